@@ -1,0 +1,80 @@
+"""Learner section of the run config: PPO / TRPO over GAE.
+
+Defaults follow the references the benchmarks compare against: PPO as in CleanRL's
+``ppo_continuous_action.py`` (itself Schulman et al. 2017's MuJoCo setting), TRPO as in
+OpenAI Baselines' MuJoCo setting, GAE as in Schulman et al. 2016.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PPOConfig(BaseModel):
+    """Clipped-surrogate PPO (Schulman et al. 2017, eq. 7 and 9)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    learning_rate: float = Field(3e-4, gt=0.0, description="Adam step size")
+    anneal_lr: bool = Field(True, description="linearly decay the learning rate to 0")
+    update_epochs: int = Field(10, ge=1, description="passes over each batch")
+    num_minibatches: int = Field(32, ge=1, description="minibatches per epoch")
+    clip_coef: float = Field(0.2, gt=0.0, description="epsilon of the clipped ratio")
+    clip_value_loss: bool = Field(True, description="clip the value update like the ratio")
+    norm_adv: bool = Field(True, description="normalize advantages per minibatch")
+    ent_coef: float = Field(0.0, ge=0.0, description="entropy bonus coefficient")
+    vf_coef: float = Field(0.5, ge=0.0, description="value loss coefficient")
+    max_grad_norm: float = Field(0.5, gt=0.0, description="global gradient-norm clip")
+    target_kl: float | None = Field(
+        None, gt=0.0, description="stop the epochs early once approx KL exceeds this (nats)"
+    )
+
+
+class TRPOConfig(BaseModel):
+    """Trust-region policy optimization (Schulman et al. 2015), value fit of GAE section 5."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_kl: float = Field(0.01, gt=0.0, description="trust region: mean KL(old || new), nats")
+    cg_iters: int = Field(10, ge=1, description="conjugate-gradient iterations")
+    cg_damping: float = Field(0.1, ge=0.0, description="damping added to the Fisher matrix")
+    backtrack_coef: float = Field(0.8, gt=0.0, lt=1.0, description="line-search shrink factor")
+    backtrack_iters: int = Field(10, ge=1, description="line-search trials")
+    accept_ratio: float = Field(
+        0.1, ge=0.0, description="minimum actual/expected surrogate improvement to accept"
+    )
+    value_fit: Literal["trust_region", "adam"] = Field(
+        "trust_region",
+        description="trust_region: GAE paper section 5 (CG on the Gauss-Newton matrix); "
+        "adam: plain regression epochs as in OpenAI Baselines",
+    )
+    value_max_kl: float = Field(
+        0.01, gt=0.0, description="value trust region epsilon (GAE paper section 5)"
+    )
+    value_steps: int = Field(5, ge=1, description="value updates per iteration")
+    value_lr: float = Field(1e-3, gt=0.0, description="Adam step size (value_fit=adam)")
+    value_minibatch: int = Field(64, ge=1, description="minibatch size (value_fit=adam)")
+
+
+class LearnerConfig(BaseModel):
+    """Policy optimizer, rollout shape, GAE and reward shaping shared by PPO and TRPO."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    algo: Literal["ppo", "trpo"] = "ppo"
+    rollout_steps: int = Field(2048, ge=1, description="steps per env per iteration")
+    gamma: float = Field(0.99, gt=0.0, le=1.0, description="discount gamma (GAE paper)")
+    gae_lambda: float = Field(0.95, ge=0.0, le=1.0, description="GAE lambda (eq. 16)")
+    normalize_reward: bool = Field(
+        True, description="scale rewards by the running std of the discounted return"
+    )
+    reward_clip: float = Field(10.0, gt=0.0, description="clip scaled rewards (std units)")
+    kl_to_initial_coef: float = Field(
+        0.0,
+        ge=0.0,
+        description="beta of the KL penalty toward the initial policy (Bai et al. 2022)",
+    )
+    ppo: PPOConfig = PPOConfig()
+    trpo: TRPOConfig = TRPOConfig()

@@ -1,0 +1,279 @@
+"""Single-process on-policy trainer: collect, (relabel), GAE, PPO or TRPO update.
+
+This is the learner actor's inside before there is a distributed runtime: it owns the policy,
+the optimizers, the normalizers and the counters, and yields one ``IterationStats`` per
+iteration. It does no I/O and makes no logging decisions; callers print or track the stats.
+
+Rewards come from the environment (true-reward mode, the paper's RL baseline) or from a
+``RewardFn`` such as the reward-model ensemble, which relabels every batch before GAE.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlhp.algos.batch import Batch
+from rlhp.algos.gae import compute_gae
+from rlhp.algos.kl_penalty import kl_penalized_rewards
+from rlhp.algos.normalizers import RewardScaler
+from rlhp.algos.ppo import ppo_update
+from rlhp.algos.rollout import Rollout, RolloutCollector
+from rlhp.algos.trpo import trpo_policy_step, trpo_value_step_adam, trpo_value_step_trust_region
+from rlhp.config import RunConfig
+from rlhp.envs import make_vector_env
+from rlhp.errors import ConfigError
+from rlhp.nn.acting import TorchPolicyActor, make_actor
+from rlhp.nn.policies import ActorCritic, CNNCategoricalPolicy, build_policy
+
+
+class RewardFn(Protocol):
+    """Relabels a rollout: [T, N, ...] observations and actions -> [T, N] rewards."""
+
+    def __call__(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class IterationStats:
+    """What one iteration did; every number a caller may want to print or track."""
+
+    iteration: int
+    global_step: int
+    episode_returns: list[float]
+    mean_recent_return: float
+    env_steps_per_s: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' was asked for but no GPU is visible; use device=auto")
+    return torch.device(name)
+
+
+class OnPolicyTrainer:
+    """PPO or TRPO with GAE on one vector env, in one process."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        reward_fn: RewardFn | None = None,
+        env: gym.vector.VectorEnv | None = None,
+    ) -> None:
+        self.cfg = cfg
+        lc = cfg.learner
+        self.reward_fn = reward_fn
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.np_rng = np.random.default_rng(cfg.seed)
+        self.env = env if env is not None else make_vector_env(cfg.env, cfg.seed)
+        self.policy: ActorCritic = build_policy(
+            cfg.policy, self.env.single_observation_space, self.env.single_action_space, cfg.env.id
+        )
+        if (
+            lc.algo == "trpo"
+            and isinstance(self.policy, CNNCategoricalPolicy)
+            and self.policy.shared
+        ):
+            raise ConfigError(
+                "policy.cnn_shared_trunk: TRPO steps policy and value separately; "
+                "set policy.cnn_shared_trunk=false"
+            )
+        threads = cfg.torch_threads or (
+            (os.cpu_count() or 1) if isinstance(self.policy, CNNCategoricalPolicy) else 1
+        )
+        torch.set_num_threads(threads)
+        self.policy.to(self.device)
+        # rollouts run on the CPU; with a GPU learner they act with a CPU copy of the policy
+        self.acting_policy = (
+            self.policy if self.device.type == "cpu" else copy.deepcopy(self.policy).cpu()
+        )
+        self.initial_policy = (
+            copy.deepcopy(self.policy).eval() if lc.kl_to_initial_coef > 0 else None
+        )
+        if lc.algo == "ppo":
+            self.optimizer = torch.optim.Adam(
+                self.policy.parameters(), lr=lc.ppo.learning_rate, eps=1e-5, foreach=True
+            )
+        else:
+            self.optimizer = torch.optim.Adam(self.policy.value_parameters(), lr=lc.trpo.value_lr)
+        self.collector = RolloutCollector(self.env, cfg.seed)
+        self.reward_scaler = RewardScaler(self.env.num_envs, lc.gamma, lc.reward_clip)
+        self.steps_per_iteration = lc.rollout_steps * self.env.num_envs
+        self.num_iterations = max(1, math.ceil(cfg.total_steps / self.steps_per_iteration))
+        self.iteration = 0
+        self.global_step = 0
+        self.policy_version = 0
+
+    # ------------------------------------------------------------------ one iteration
+    def rewards_for(self, rollout: Rollout) -> np.ndarray:
+        """The reward the optimizer sees: env or reward model, KL penalty, scaling."""
+        lc = self.cfg.learner
+        r = (
+            rollout.rewards
+            if self.reward_fn is None
+            else self.reward_fn(rollout.obs, rollout.actions)
+        )
+        r = np.asarray(r, np.float32)
+        if self.initial_policy is not None:
+            r = kl_penalized_rewards(
+                r, rollout.logp, self._initial_logp(rollout), lc.kl_to_initial_coef
+            )
+        if lc.normalize_reward:
+            r = self.reward_scaler(r, rollout.episode_ends)
+        return r
+
+    @torch.no_grad()
+    def _initial_logp(self, rollout: Rollout) -> np.ndarray:
+        assert self.initial_policy is not None
+        T, N = rollout.logp.shape
+        obs = TorchPolicyActor._tensor(rollout.obs.reshape(T * N, *rollout.obs.shape[2:])).to(
+            self.device
+        )
+        acts = torch.from_numpy(rollout.actions.reshape(T * N, *rollout.actions.shape[2:])).to(
+            self.device
+        )
+        return self.initial_policy.distribution(obs).log_prob(acts).cpu().numpy().reshape(T, N)
+
+    def make_batch(self, rollout: Rollout, rewards: np.ndarray) -> Batch:
+        lc = self.cfg.learner
+        A_hat, returns = compute_gae(
+            rewards,
+            rollout.values,
+            rollout.next_values,
+            rollout.terminations,
+            rollout.episode_ends,
+            lc.gamma,
+            lc.gae_lambda,
+        )
+        B = rollout.num_steps
+        flat = lambda x: torch.from_numpy(np.ascontiguousarray(x).reshape(B, *x.shape[2:]))  # noqa: E731
+        obs = flat(rollout.obs)
+        return Batch(
+            obs if obs.dtype == torch.uint8 else obs.float(),
+            flat(rollout.actions),
+            flat(rollout.logp),
+            flat(A_hat),
+            flat(returns),
+            flat(rollout.values),
+        ).to(self.device)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        lc = self.cfg.learner
+        if lc.algo == "ppo":
+            if lc.ppo.anneal_lr:
+                frac = 1.0 - self.iteration / self.num_iterations
+                for group in self.optimizer.param_groups:
+                    group["lr"] = frac * lc.ppo.learning_rate
+            return ppo_update(self.policy, self.optimizer, batch, lc.ppo, self.generator)
+        metrics = trpo_policy_step(self.policy, batch, lc.trpo)
+        if lc.trpo.value_fit == "trust_region":
+            metrics |= trpo_value_step_trust_region(self.policy, batch, lc.trpo)
+        else:
+            metrics |= trpo_value_step_adam(
+                self.policy, self.optimizer, batch, lc.trpo, self.generator
+            )
+        return metrics
+
+    def step(self) -> IterationStats:
+        """Collect one rollout, update the policy, then refresh the observation statistics."""
+        t0 = time.perf_counter()
+        actor = make_actor(self.acting_policy, self.np_rng)
+        rollout = self.collector.collect(actor, self.cfg.learner.rollout_steps)
+        rewards = self.rewards_for(rollout)
+        metrics = self.update(self.make_batch(rollout, rewards))
+        if self.initial_policy is not None:
+            metrics["kl_to_initial"] = float(np.mean(rollout.logp - self._initial_logp(rollout)))
+        if self.policy.obs_normalizer is not None:
+            # after the update: the batch was collected and trained on with the same statistics
+            flat_obs = rollout.obs.reshape(-1, *rollout.obs.shape[2:])
+            self.policy.obs_normalizer.update(torch.from_numpy(flat_obs).to(self.device))
+        if self.acting_policy is not self.policy:
+            self.acting_policy.load_state_dict(self.policy.state_dict())
+        self.iteration += 1
+        self.policy_version += 1
+        self.global_step += rollout.num_steps
+        metrics["reward_mean"] = float(rewards.mean())
+        recent = self.collector.finished_returns
+        return IterationStats(
+            iteration=self.iteration,
+            global_step=self.global_step,
+            episode_returns=rollout.episode_returns,
+            mean_recent_return=float(np.mean(recent)) if recent else float("nan"),
+            env_steps_per_s=rollout.num_steps / (time.perf_counter() - t0),
+            metrics=metrics,
+        )
+
+    def train(self) -> Iterator[IterationStats]:
+        """Iterate until ``cfg.total_steps`` environment steps have been collected."""
+        while self.iteration < self.num_iterations:
+            yield self.step()
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "initial_policy": None
+            if self.initial_policy is None
+            else self.initial_policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "reward_scaler": self.reward_scaler.state_dict(),
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "policy_version": self.policy_version,
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+            "np_rng": self.np_rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        if self.acting_policy is not self.policy:
+            self.acting_policy.load_state_dict(state["policy"])
+        if self.initial_policy is not None and state["initial_policy"] is not None:
+            self.initial_policy.load_state_dict(state["initial_policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.reward_scaler.load_state_dict(state["reward_scaler"])
+        self.iteration = state["iteration"]
+        self.global_step = state["global_step"]
+        self.policy_version = state["policy_version"]
+        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["generator"])
+        self.np_rng.bit_generator.state = state["np_rng"]
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def evaluate_policy(
+    policy: ActorCritic, env: gym.Env, episodes: int, seed: int, deterministic: bool = True
+) -> list[float]:
+    """Undiscounted returns of ``episodes`` full episodes in a single (non-vector) env."""
+    returns = []
+    actor = TorchPolicyActor(copy.deepcopy(policy).cpu())
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        done, total = False, 0.0
+        while not done:
+            with torch.no_grad():
+                dist = actor.policy.distribution(actor._tensor(np.asarray(obs)[None]))
+                a = (dist.mode() if deterministic else dist.sample()).numpy()[0]
+            if isinstance(env.action_space, gym.spaces.Box):
+                a = np.clip(a, env.action_space.low, env.action_space.high)
+            obs, r, term, trunc, info = env.step(a)
+            total += float(info.get("true_reward", r))
+            done = term or trunc
+        returns.append(total)
+    return returns

@@ -1,0 +1,109 @@
+"""``RunConfig``: the one typed configuration of an rlhp run, and how it is loaded.
+
+Every field has a default, a unit and a validation rule. Presets are YAML files in
+``rlhp/presets``; the CLI only overrides fields (``--set learner.ppo.learning_rate=1e-4``).
+Invalid input becomes a one-line :class:`~rlhp.errors.ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rlhp.algos.config import LearnerConfig
+from rlhp.envs.config import EnvConfig
+from rlhp.errors import ConfigError
+from rlhp.nn.config import PolicyConfig
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run. Sections mirror the package layout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(0, ge=0, description="fixes envs, networks and sampling")
+    total_steps: int = Field(100_000, ge=1, description="environment steps (all envs together)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="learner device; auto picks cuda when a GPU is visible"
+    )
+    torch_threads: int = Field(
+        0, ge=0, description="torch intra-op threads; 0 = auto (1 for MLPs, all cores for CNNs)"
+    )
+    env: EnvConfig = EnvConfig()
+    policy: PolicyConfig = PolicyConfig()
+    learner: LearnerConfig = LearnerConfig()
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(x) for x in e["loc"]) or "config"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"{field}: unknown setting; check the spelling (see `rlhp config`)")
+        else:
+            parts.append(f"{field}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def validate_config(data: dict[str, Any]) -> RunConfig:
+    """Build a RunConfig from plain data, or raise ConfigError naming each bad field."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err)) from None
+
+
+def preset_names() -> list[str]:
+    return sorted(
+        p.name[:-5] for p in resources.files("rlhp.presets").iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def _read_preset(preset: str) -> dict[str, Any]:
+    path = Path(preset)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        text = path.read_text()
+    else:
+        if preset not in preset_names():
+            raise ConfigError(
+                f"preset: unknown preset {preset!r}; choose one of {', '.join(preset_names())} "
+                "or give a path to a YAML file"
+            )
+        text = resources.files("rlhp.presets").joinpath(f"{preset}.yaml").read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"preset: {preset!r} must hold a YAML mapping of config fields")
+    return data
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Apply ``a.b.c=value`` in place; the value is parsed as YAML (numbers, lists, ...)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected key=value, e.g. learner.algo=trpo")
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for p in parents:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {p} is a value, not a section")
+        node = child
+    node[leaf] = yaml.safe_load(raw) if raw.strip() else raw
+
+
+def load_config(
+    preset: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> RunConfig:
+    """Preset (a name in ``rlhp/presets`` or a YAML path; default ``default``) plus overrides."""
+    data = _read_preset(preset or "default")
+    for o in overrides:
+        apply_override(data, o)
+    return validate_config(data)
+
+
+def config_to_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,25 @@
+"""CI-sized learning checks: PPO and TRPO solve InvertedPendulum-v5 on its true reward."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rlhp.algos.trainer import OnPolicyTrainer, evaluate_policy
+from rlhp.config import load_config
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["ppo", "trpo"])
+def test_inverted_pendulum_reaches_900_within_100k_steps(algo):
+    cfg = load_config(
+        "default", [f"learner.algo={algo}", "total_steps=100000", "seed=0", "device=cpu"]
+    )
+    trainer = OnPolicyTrainer(cfg)
+    for _ in trainer.train():
+        pass
+    assert trainer.global_step <= 100_000 + trainer.steps_per_iteration
+    returns = evaluate_policy(
+        trainer.policy, gym.make("InvertedPendulum-v5"), episodes=10, seed=123
+    )
+    print(f"{algo}: mean return {np.mean(returns):.1f} after {trainer.global_step} steps")
+    assert np.mean(returns) >= 900

@@ -1,0 +1,72 @@
+"""Config loading and the one-line errors users see for bad input."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rlhp.algos.trainer import OnPolicyTrainer
+from rlhp.config import apply_override, load_config, preset_names
+from rlhp.errors import ConfigError
+
+
+def test_presets_load_and_overrides_apply():
+    assert {"default", "mujoco_true_reward"} <= set(preset_names())
+    cfg = load_config(
+        "default", ["learner.algo=trpo", "learner.trpo.max_kl=0.02", "policy.hidden_sizes=[32, 32]"]
+    )
+    assert cfg.learner.algo == "trpo" and cfg.learner.trpo.max_kl == 0.02
+    assert cfg.policy.hidden_sizes == (32, 32)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        (["learner.ppo.learning_rate=-0.1"], "learner.ppo.learning_rate"),
+        (["lerner.algo=trpo"], "lerner"),
+        (["learner.algo=sac"], "learner.algo"),
+        (["total_steps=0"], "total_steps"),
+    ],
+)
+def test_invalid_fields_are_named(overrides, field):
+    with pytest.raises(ConfigError, match=rf"^{field}: "):
+        load_config(None, overrides)
+
+
+def test_unknown_env_id_is_named():
+    with pytest.raises(
+        ConfigError, match=r"^env\.id: unknown environment 'Hoper-v5'; did you mean .*Hopper-v5"
+    ):
+        OnPolicyTrainer(load_config(None, ["env.id=Hoper-v5"]))
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="expected key=value"):
+        apply_override({}, "learner.algo")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--set", "env.id=NoSuchEnv-v0"],
+            "rlhp: error: env.id: unknown environment 'NoSuchEnv-v0'",
+        ),
+        (
+            ["--set", "env.id=CartPole-v1", "--set", "policy.kind=mlp_gaussian"],
+            "rlhp: error: policy.kind: 'mlp_gaussian' needs a continuous (Box) action space",
+        ),
+        (["--set", "learner.ppo.learning_rate=-3e-4"], "rlhp: error: learner.ppo.learning_rate: "),
+    ],
+)
+def test_cli_errors_are_one_line_without_traceback(args, message, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlhp.cli", "train", *args, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -33,5 +33,5 @@ def test_rlhp_train_writes_checkpoint_and_summary(tmp_path):
     assert summary["steps"] == 2048 and summary["algo"] == "trpo"
     assert summary["eval_return_mean"] > 0
     ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=False)
-    assert ckpt["trainer"]["global_step"] == 2048
+    assert ckpt["trainer"]["learner"]["global_step"] == 2048
     assert "rlhp: done." in proc.stdout

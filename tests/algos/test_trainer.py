@@ -9,8 +9,9 @@ from gymnasium.vector import AutoresetMode
 
 from rlhp.algos.kl_penalty import kl_penalized_rewards
 from rlhp.algos.rollout import RolloutCollector
-from rlhp.algos.trainer import OnPolicyTrainer
+from rlhp.algos.trainer import Learner, OnPolicyTrainer
 from rlhp.config import validate_config
+from rlhp.errors import ConfigError
 from rlhp.nn import PolicyConfig, build_policy
 from rlhp.nn.acting import make_actor
 
@@ -129,3 +130,10 @@ def test_learning_rate_anneals_linearly():
     for _ in trainer.train():
         lrs.append(trainer.optimizer.param_groups[0]["lr"])
     np.testing.assert_allclose(lrs, [3e-4 * f for f in (1.0, 0.75, 0.5, 0.25)])
+
+
+def test_trpo_with_a_shared_cnn_trunk_is_refused():
+    frames = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    cfg = validate_config({"learner": {"algo": "trpo"}})
+    with pytest.raises(ConfigError, match=r"^policy\.cnn_shared_trunk: TRPO"):
+        Learner(cfg, frames, gym.spaces.Discrete(4), num_envs=1)

@@ -1,8 +1,9 @@
 """Single-process on-policy trainer: collect, (relabel), GAE, PPO or TRPO update.
 
-This is the learner actor's inside before there is a distributed runtime: it owns the policy,
-the optimizers, the normalizers and the counters, and yields one ``IterationStats`` per
-iteration. It does no I/O and makes no logging decisions; callers print or track the stats.
+``Learner`` is the learner actor's inside: it owns the policy, the optimizers, the
+normalizers and the counters. ``OnPolicyTrainer`` pairs it with a rollout collector in one
+process and yields one ``IterationStats`` per iteration. Neither does I/O or makes logging
+decisions; callers print or track the stats.
 
 Rewards come from the environment (true-reward mode, the paper's RL baseline) or from a
 ``RewardFn`` such as the reward-model ensemble, which relabels every batch before GAE.
@@ -33,7 +34,7 @@ from rlhp.config import RunConfig
 from rlhp.envs import make_vector_env
 from rlhp.errors import ConfigError
 from rlhp.nn.acting import TorchPolicyActor, make_actor
-from rlhp.nn.policies import ActorCritic, CNNCategoricalPolicy, build_policy
+from rlhp.nn.policies import ActorCritic, build_policy, resolve_policy_kind
 
 
 class RewardFn(Protocol):
@@ -62,14 +63,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class OnPolicyTrainer:
-    """PPO or TRPO with GAE on one vector env, in one process."""
+class Learner:
+    """Owns the policy, its optimizer, the normalizers and the update counters.
+
+    ``update(rollout)`` turns one rollout (from one or many workers, stacked along the env
+    axis) into one PPO or TRPO update. The learner actor wraps exactly this object.
+    """
 
     def __init__(
         self,
         cfg: RunConfig,
+        obs_space: gym.Space,
+        act_space: gym.Space,
+        num_envs: int,
         reward_fn: RewardFn | None = None,
-        env: gym.vector.VectorEnv | None = None,
     ) -> None:
         self.cfg = cfg
         lc = cfg.learner
@@ -77,29 +84,17 @@ class OnPolicyTrainer:
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.np_rng = np.random.default_rng(cfg.seed)
-        self.env = env if env is not None else make_vector_env(cfg.env, cfg.seed)
-        self.policy: ActorCritic = build_policy(
-            cfg.policy, self.env.single_observation_space, self.env.single_action_space, cfg.env.id
-        )
-        if (
-            lc.algo == "trpo"
-            and isinstance(self.policy, CNNCategoricalPolicy)
-            and self.policy.shared
-        ):
+        kind = resolve_policy_kind(cfg.policy, obs_space, act_space, cfg.env.id)
+        if lc.algo == "trpo" and kind == "cnn_categorical" and cfg.policy.cnn_shared_trunk:
             raise ConfigError(
                 "policy.cnn_shared_trunk: TRPO steps policy and value separately; "
                 "set policy.cnn_shared_trunk=false"
             )
-        threads = cfg.torch_threads or (
-            (os.cpu_count() or 1) if isinstance(self.policy, CNNCategoricalPolicy) else 1
-        )
-        torch.set_num_threads(threads)
+        # before building: initialization (QR) differs in the last ulp with the thread count
+        cnn = kind == "cnn_categorical"
+        torch.set_num_threads(cfg.torch_threads or ((os.cpu_count() or 1) if cnn else 1))
+        self.policy: ActorCritic = build_policy(cfg.policy, obs_space, act_space, cfg.env.id)
         self.policy.to(self.device)
-        # rollouts run on the CPU; with a GPU learner they act with a CPU copy of the policy
-        self.acting_policy = (
-            self.policy if self.device.type == "cpu" else copy.deepcopy(self.policy).cpu()
-        )
         self.initial_policy = (
             copy.deepcopy(self.policy).eval() if lc.kl_to_initial_coef > 0 else None
         )
@@ -109,15 +104,13 @@ class OnPolicyTrainer:
             )
         else:
             self.optimizer = torch.optim.Adam(self.policy.value_parameters(), lr=lc.trpo.value_lr)
-        self.collector = RolloutCollector(self.env, cfg.seed)
-        self.reward_scaler = RewardScaler(self.env.num_envs, lc.gamma, lc.reward_clip)
-        self.steps_per_iteration = lc.rollout_steps * self.env.num_envs
+        self.reward_scaler = RewardScaler(num_envs, lc.gamma, lc.reward_clip)
+        self.steps_per_iteration = lc.rollout_steps * num_envs
         self.num_iterations = max(1, math.ceil(cfg.total_steps / self.steps_per_iteration))
         self.iteration = 0
         self.global_step = 0
         self.policy_version = 0
 
-    # ------------------------------------------------------------------ one iteration
     def rewards_for(self, rollout: Rollout) -> np.ndarray:
         """The reward the optimizer sees: env or reward model, KL penalty, scaling."""
         lc = self.cfg.learner
@@ -159,7 +152,10 @@ class OnPolicyTrainer:
             lc.gae_lambda,
         )
         B = rollout.num_steps
-        flat = lambda x: torch.from_numpy(np.ascontiguousarray(x).reshape(B, *x.shape[2:]))  # noqa: E731
+
+        def flat(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(x).reshape(B, *x.shape[2:]))
+
         obs = flat(rollout.obs)
         return Batch(
             obs if obs.dtype == torch.uint8 else obs.float(),
@@ -170,7 +166,8 @@ class OnPolicyTrainer:
             flat(rollout.values),
         ).to(self.device)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def optimize(self, batch: Batch) -> dict[str, float]:
+        """One PPO or TRPO update on ``batch``."""
         lc = self.cfg.learner
         if lc.algo == "ppo":
             if lc.ppo.anneal_lr:
@@ -187,25 +184,103 @@ class OnPolicyTrainer:
             )
         return metrics
 
-    def step(self) -> IterationStats:
-        """Collect one rollout, update the policy, then refresh the observation statistics."""
-        t0 = time.perf_counter()
-        actor = make_actor(self.acting_policy, self.np_rng)
-        rollout = self.collector.collect(actor, self.cfg.learner.rollout_steps)
+    def update(self, rollout: Rollout) -> tuple[np.ndarray, dict[str, float]]:
+        """Relabel, GAE, optimize; then refresh the observation statistics.
+
+        The statistics change only after the update: the batch was collected and is trained
+        on with the same normalization, so the PPO ratio starts at exactly 1.
+        """
         rewards = self.rewards_for(rollout)
-        metrics = self.update(self.make_batch(rollout, rewards))
+        metrics = self.optimize(self.make_batch(rollout, rewards))
         if self.initial_policy is not None:
             metrics["kl_to_initial"] = float(np.mean(rollout.logp - self._initial_logp(rollout)))
         if self.policy.obs_normalizer is not None:
-            # after the update: the batch was collected and trained on with the same statistics
             flat_obs = rollout.obs.reshape(-1, *rollout.obs.shape[2:])
             self.policy.obs_normalizer.update(torch.from_numpy(flat_obs).to(self.device))
-        if self.acting_policy is not self.policy:
-            self.acting_policy.load_state_dict(self.policy.state_dict())
         self.iteration += 1
         self.policy_version += 1
         self.global_step += rollout.num_steps
         metrics["reward_mean"] = float(rewards.mean())
+        return rewards, metrics
+
+    def policy_state(self) -> dict[str, torch.Tensor]:
+        """The policy's weights and normalizer statistics on the CPU, for rollout workers."""
+        return {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "initial_policy": None
+            if self.initial_policy is None
+            else self.initial_policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "reward_scaler": self.reward_scaler.state_dict(),
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "policy_version": self.policy_version,
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        if self.initial_policy is not None and state["initial_policy"] is not None:
+            self.initial_policy.load_state_dict(state["initial_policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.reward_scaler.load_state_dict(state["reward_scaler"])
+        self.iteration = state["iteration"]
+        self.global_step = state["global_step"]
+        self.policy_version = state["policy_version"]
+        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["generator"])
+
+
+class OnPolicyTrainer:
+    """PPO or TRPO with GAE on one vector env, in one process: a collector and a learner."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        reward_fn: RewardFn | None = None,
+        env: gym.vector.VectorEnv | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.env = env if env is not None else make_vector_env(cfg.env, cfg.seed)
+        self.learner = Learner(
+            cfg,
+            self.env.single_observation_space,
+            self.env.single_action_space,
+            self.env.num_envs,
+            reward_fn,
+        )
+        self.np_rng = np.random.default_rng(cfg.seed)
+        self.collector = RolloutCollector(self.env, cfg.seed)
+        # rollouts run on the CPU; with a GPU learner they act with a CPU copy of the policy
+        self.acting_policy = (
+            self.policy if self.learner.device.type == "cpu" else copy.deepcopy(self.policy).cpu()
+        )
+
+    # the learner's state, read through the trainer for convenience
+    policy = property(lambda self: self.learner.policy)
+    optimizer = property(lambda self: self.learner.optimizer)
+    reward_scaler = property(lambda self: self.learner.reward_scaler)
+    iteration = property(lambda self: self.learner.iteration)
+    global_step = property(lambda self: self.learner.global_step)
+    policy_version = property(lambda self: self.learner.policy_version)
+    num_iterations = property(lambda self: self.learner.num_iterations)
+    steps_per_iteration = property(lambda self: self.learner.steps_per_iteration)
+
+    def rewards_for(self, rollout: Rollout) -> np.ndarray:
+        return self.learner.rewards_for(rollout)
+
+    def step(self) -> IterationStats:
+        """Collect one rollout with the current policy, then update it."""
+        t0 = time.perf_counter()
+        actor = make_actor(self.acting_policy, self.np_rng)
+        rollout = self.collector.collect(actor, self.cfg.learner.rollout_steps)
+        _, metrics = self.learner.update(rollout)
+        if self.acting_policy is not self.policy:
+            self.acting_policy.load_state_dict(self.learner.policy_state())
         recent = self.collector.finished_returns
         return IterationStats(
             iteration=self.iteration,
@@ -221,36 +296,13 @@ class OnPolicyTrainer:
         while self.iteration < self.num_iterations:
             yield self.step()
 
-    # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "policy": self.policy.state_dict(),
-            "initial_policy": None
-            if self.initial_policy is None
-            else self.initial_policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "reward_scaler": self.reward_scaler.state_dict(),
-            "iteration": self.iteration,
-            "global_step": self.global_step,
-            "policy_version": self.policy_version,
-            "torch_rng": torch.get_rng_state(),
-            "generator": self.generator.get_state(),
-            "np_rng": self.np_rng.bit_generator.state,
-        }
+        return {"learner": self.learner.state_dict(), "np_rng": self.np_rng.bit_generator.state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
+        self.learner.load_state_dict(state["learner"])
         if self.acting_policy is not self.policy:
-            self.acting_policy.load_state_dict(state["policy"])
-        if self.initial_policy is not None and state["initial_policy"] is not None:
-            self.initial_policy.load_state_dict(state["initial_policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.reward_scaler.load_state_dict(state["reward_scaler"])
-        self.iteration = state["iteration"]
-        self.global_step = state["global_step"]
-        self.policy_version = state["policy_version"]
-        torch.set_rng_state(state["torch_rng"])
-        self.generator.set_state(state["generator"])
+            self.acting_policy.load_state_dict(self.learner.policy_state())
         self.np_rng.bit_generator.state = state["np_rng"]
 
     def close(self) -> None:

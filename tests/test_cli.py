@@ -1,37 +1,50 @@
-"""``rlhp train`` end to end on a tiny budget: progress, checkpoint, summary."""
+"""``rlhp train`` and ``rlhp eval`` end to end on a tiny budget (real Ray, real MLflow)."""
 
-import json
+import os
 import subprocess
 import sys
 
-import torch
+from mlflow import MlflowClient
 
 
-def test_rlhp_train_writes_checkpoint_and_summary(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rlhp.cli",
-            "train",
-            "--set",
-            "total_steps=2048",
-            "--set",
-            "learner.algo=trpo",
-            "--eval-episodes",
-            "2",
-            "--out",
-            str(tmp_path),
-        ],
+def rlhp(*args, cwd):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "rlhp.cli", *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
+        cwd=cwd,
+        env=env,
     )
-    assert proc.returncode == 0, proc.stderr
-    (run_dir,) = list(tmp_path.iterdir())
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["steps"] == 2048 and summary["algo"] == "trpo"
-    assert summary["eval_return_mean"] > 0
-    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=False)
-    assert ckpt["trainer"]["learner"]["global_step"] == 2048
-    assert "rlhp: done." in proc.stdout
+
+
+def test_train_then_eval(tmp_path):
+    proc = rlhp(
+        "train", "pendulum_true_reward", "--set", "total_steps=2048", "--set", "learner.algo=trpo",
+        "--set", "runtime.eval_episodes=2", "--quiet", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (
+        "rlhp: done." in proc.stdout
+        and "mlflow ui --backend-store-uri sqlite:///mlflow.db" in proc.stdout
+    )
+    # the embedded defaults: a local SQLite MLflow store and run directories in the cwd
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("rlhp").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["learner.algo"] == "trpo"
+    assert (tmp_path / "rlhp_runs" / run.info.run_id / "checkpoint.pt").exists()
+    videos = [a.path for a in client.list_artifacts(run.info.run_id, "videos")]
+    assert videos == ["videos/eval.mp4"]
+
+    proc = rlhp("eval", run.info.run_id, "--episodes", "2", "--video-steps", "20", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 episodes of Pendulum-v1: true return" in proc.stdout
+    assert (tmp_path / "rlhp_runs" / run.info.run_id / "report" / "eval-cli.mp4").exists()
+
+
+def test_eval_of_unknown_run_is_one_line(tmp_path):
+    proc = rlhp("eval", "no-such-run", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("rlhp: error: RUN_ID: no checkpoint at")
+    assert "Traceback" not in proc.stderr

@@ -8,9 +8,7 @@ field and exits with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 from rlhp.errors import ConfigError
@@ -45,67 +43,79 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import gymnasium as gym
-    import numpy as np
-    import torch
     from tqdm import tqdm
 
-    from rlhp.algos.trainer import OnPolicyTrainer, evaluate_policy
-    from rlhp.config import config_to_yaml, load_config
+    from rlhp.config import load_config
+    from rlhp.runtime.loop import PreferenceRun
 
-    cfg = load_config(args.preset, args.overrides)
-    trainer = OnPolicyTrainer(cfg)
-    run_dir = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
-    checkpoint = run_dir / "checkpoint.pt"
-    every = max(1, trainer.num_iterations // 10)
-
-    def save() -> None:
-        tmp = checkpoint.with_suffix(".tmp")
-        torch.save({"config": cfg.model_dump(mode="json"), "trainer": trainer.state_dict()}, tmp)
-        tmp.replace(checkpoint)  # atomic: a crash leaves the previous checkpoint intact
-
+    cfg = (
+        None
+        if args.resume and not args.overrides and args.preset is None
+        else load_config(args.preset, args.overrides)
+    )
+    run = PreferenceRun(cfg, resume_run_id=args.resume)
+    cfg = run.cfg
+    mode = "synthetic preferences" if run.preferences else "true reward"
+    verb = "resuming" if args.resume else "starting"
     print(
-        f"rlhp: {cfg.learner.algo.upper()} on {cfg.env.id}, {cfg.total_steps} steps, true reward; run dir {run_dir}"
+        f"rlhp: {verb} run {run.run_id}: {cfg.learner.algo.upper()} on {cfg.env.id} from {mode}, "
+        f"{cfg.total_steps} steps; run dir {run.run_dir}; MLflow {cfg.tracking.uri}"
     )
-    bar = tqdm(
-        total=trainer.num_iterations * trainer.steps_per_iteration, unit="step", dynamic_ncols=True
-    )
+    bar = tqdm(total=cfg.total_steps, unit="step", dynamic_ncols=True, disable=args.quiet)
+
+    def progress(m: dict[str, float]) -> None:
+        if "message" in m:
+            bar.write(f"rlhp: {m['message']}")
+            return
+        bar.n = min(int(m["global_step"]), cfg.total_steps)
+        postfix = {"ret": f"{m['true_episode_return']:.1f}", "sps": f"{m['env_steps_per_s']:.0f}"}
+        if run.preferences:
+            postfix |= {
+                "labels": f"{m['labels']:.0f}",
+                "r_hat": f"{m.get('predicted_reward_mean', float('nan')):.2f}",
+            }
+        bar.set_postfix(postfix, refresh=True)
+
     try:
-        for stats in trainer.train():
-            bar.update(trainer.steps_per_iteration)
-            bar.set_postfix(
-                ret=f"{stats.mean_recent_return:.1f}", sps=f"{stats.env_steps_per_s:.0f}"
-            )
-            if stats.iteration % every == 0:
-                save()
+        result = run.run(progress)
     except KeyboardInterrupt:
         bar.close()
-        save()
         print(
-            f"\nrlhp: interrupted at step {trainer.global_step}; checkpoint saved to {checkpoint}"
+            f"\nrlhp: interrupted; checkpoint saved. Resume with: rlhp train --resume {run.run_id}"
         )
         return 130
     bar.close()
-    save()
-    returns = evaluate_policy(
-        trainer.policy, gym.make(cfg.env.id), args.eval_episodes, cfg.seed + 10_000
-    )
-    summary = {
-        "env": cfg.env.id,
-        "algo": cfg.learner.algo,
-        "steps": trainer.global_step,
-        "eval_return_mean": float(np.mean(returns)),
-        "eval_return_std": float(np.std(returns)),
-        "checkpoint": str(checkpoint),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"rlhp: done. {args.eval_episodes} evaluation episodes: return "
-        f"{summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; checkpoint {checkpoint}"
+        f"rlhp: done. run {result.run_id}: {result.global_step} steps, {result.labels} labels, "
+        f"recent true return {result.mean_recent_return:.1f}, evaluation return {result.eval_return:.1f}\n"
+        f"      watch it: mlflow ui --backend-store-uri {cfg.tracking.uri}   (then open http://127.0.0.1:5000)"
     )
-    trainer.close()
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    import yaml
+
+    from rlhp.config import validate_config
+    from rlhp.errors import ConfigError
+    from rlhp.runtime import report
+
+    run_dir = Path(args.runs_dir) / args.run_id
+    if not (run_dir / "checkpoint.pt").exists():
+        raise ConfigError(
+            f"RUN_ID: no checkpoint at {run_dir / 'checkpoint.pt'}; check the id and --runs-dir"
+        )
+    cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    policy = report.load_policy(cfg, state["learner"]["learner"]["policy"])
+    returns = report.evaluate(cfg, policy, args.episodes)
+    print(
+        f"rlhp: {args.episodes} episodes of {cfg.env.id}: true return {np.mean(returns):.1f} ± {np.std(returns):.1f}"
+    )
+    clip = report.video(cfg, policy, run_dir / "report" / "eval-cli.mp4", steps=args.video_steps)
+    print(f"rlhp: video {clip}" if isinstance(clip, Path) else f"rlhp: {clip}")
     return 0
 
 
@@ -117,12 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a policy")
     _add_config_args(train)
     train.add_argument(
-        "--out", default="rlhp_runs", help="where run directories go (default rlhp_runs/)"
+        "--resume", metavar="RUN_ID", help="continue this run from its last checkpoint"
     )
-    train.add_argument(
-        "--eval-episodes", type=int, default=10, help="evaluation episodes at the end"
-    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
+    ev = sub.add_parser("eval", help="roll out a run's saved policy and record a video")
+    ev.add_argument("run_id", metavar="RUN_ID")
+    ev.add_argument("--episodes", type=int, default=10)
+    ev.add_argument(
+        "--video-steps", type=int, default=300, help="length of the video (agent steps)"
+    )
+    ev.add_argument("--runs-dir", default="rlhp_runs")
+    ev.set_defaults(func=_cmd_eval)
     config = sub.add_parser("config", help="print the resolved config as YAML")
     _add_config_args(config)
     config.set_defaults(func=_cmd_config)

@@ -12,12 +12,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rlhp.algos.config import LearnerConfig
 from rlhp.envs.config import EnvConfig
 from rlhp.errors import ConfigError
 from rlhp.nn.config import PolicyConfig
+from rlhp.preference.config import (
+    LabelScheduleConfig,
+    QueryConfig,
+    RewardModelConfig,
+    TeacherConfig,
+)
+from rlhp.runtime.config import RuntimeConfig
+from rlhp.tracking.config import TrackingConfig
 
 
 class RunConfig(BaseModel):
@@ -36,6 +44,23 @@ class RunConfig(BaseModel):
     env: EnvConfig = EnvConfig()
     policy: PolicyConfig = PolicyConfig()
     learner: LearnerConfig = LearnerConfig()
+    reward_model: RewardModelConfig = RewardModelConfig()
+    query: QueryConfig = QueryConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    label_schedule: LabelScheduleConfig = LabelScheduleConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labels_span_the_run(cls, data: Any) -> Any:
+        """Unless set, the label schedule spreads its budget over this run's total_steps."""
+        if isinstance(data, dict):
+            schedule = data.get("label_schedule") or {}
+            if isinstance(schedule, dict) and "total_timesteps" not in schedule:
+                total = data.get("total_steps", cls.model_fields["total_steps"].default)
+                data = {**data, "label_schedule": {**schedule, "total_timesteps": total}}
+        return data
 
 
 def _format_validation_error(err: ValidationError) -> str:

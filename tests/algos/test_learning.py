@@ -11,9 +11,8 @@ from rlhp.config import load_config
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["ppo", "trpo"])
 def test_inverted_pendulum_reaches_900_within_100k_steps(algo):
-    cfg = load_config(
-        "default", [f"learner.algo={algo}", "total_steps=100000", "seed=0", "device=cpu"]
-    )
+    cfg = load_config("inverted_pendulum_true_reward", [f"learner.algo={algo}", "device=cpu"])
+    assert cfg.total_steps == 100_000 and cfg.seed == 0
     trainer = OnPolicyTrainer(cfg)
     for _ in trainer.train():
         pass

@@ -8,13 +8,19 @@ from rlhp.tracking import MlflowTracker, TrackingConfig, flatten
 
 
 def test_flatten_nests_sections_as_dotted_names():
-    assert flatten({"a": {"b": 1, "c": {"d": "x"}}, "e": [1, 2]}) == {"a.b": "1", "a.c.d": "x", "e": "[1, 2]"}
+    assert flatten({"a": {"b": 1, "c": {"d": "x"}}, "e": [1, 2]}) == {
+        "a.b": "1",
+        "a.c.d": "x",
+        "e": "[1, 2]",
+    }
 
 
 def test_log_and_resume_into_the_same_run(tmp_path):
     cfg = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="t")
     tracker = MlflowTracker(cfg, run_name="r")
-    tracker.log_params({"learner": {"algo": "ppo", "gamma": 0.99}, **{f"p{i}": i for i in range(150)}})
+    tracker.log_params(
+        {"learner": {"algo": "ppo", "gamma": 0.99}, **{f"p{i}": i for i in range(150)}}
+    )
     tracker.log_metrics({"true_return": 1.0, "nan_is_dropped": float("nan")}, step=100)
     tracker.log_metrics({"true_return": 2.0}, step=200)
     (tmp_path / "note.txt").write_text("hi")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from rlhp.data.records import SegmentRecord
+from rlhp.envs.segments import SegmentCutter
 from rlhp.nn.acting import NumpyMLPPolicy, TorchPolicyActor
 
 
@@ -20,7 +22,8 @@ class Rollout:
     """[T, N, ...] arrays of one collection phase, in time order."""
 
     obs: np.ndarray
-    actions: np.ndarray
+    actions: np.ndarray  # as sampled by the policy (what log-probs refer to)
+    env_actions: np.ndarray  # as executed: clipped to the action bounds (what rewards refer to)
     logp: np.ndarray
     values: np.ndarray
     next_values: np.ndarray
@@ -30,6 +33,7 @@ class Rollout:
     episode_ends: np.ndarray
     episode_returns: list[float] = field(default_factory=list)
     episode_lengths: list[int] = field(default_factory=list)
+    segments: list[SegmentRecord] = field(default_factory=list)
 
     @property
     def num_steps(self) -> int:
@@ -48,18 +52,30 @@ class RolloutCollector:
         self.continuous = isinstance(act_space, gym.spaces.Box)
         if self.continuous:
             self.act_low, self.act_high = act_space.low, act_space.high
-        self.obs, _ = env.reset(seed=seed)
+        self.obs, self.infos = env.reset(seed=seed)
         self.episode_return = np.zeros(self.num_envs)
         self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
         self.finished_returns: deque[float] = deque(maxlen=100)
 
-    def collect(self, actor: NumpyMLPPolicy | TorchPolicyActor, T: int) -> Rollout:
-        """T steps of every env with ``actor`` (see ``rlhp.nn.acting.make_actor``)."""
+    def collect(
+        self,
+        actor: NumpyMLPPolicy | TorchPolicyActor,
+        T: int,
+        cutter: SegmentCutter | None = None,
+        policy_version: int = 0,
+    ) -> Rollout:
+        """T steps of every env with ``actor`` (see ``rlhp.nn.acting.make_actor``).
+
+        With a ``cutter``, also cut the steps into fixed-length segments (with their render
+        state) for the preference side of the loop.
+        """
         N = self.num_envs
         obs_shape = self.env.single_observation_space.shape
         act_shape = self.env.single_action_space.shape
         buf_obs = np.empty((T, N, *obs_shape), self.obs_dtype)
         buf_act = np.empty((T, N, *act_shape), np.float32 if self.continuous else np.int64)
+        env_act = np.empty_like(buf_act)
+        segments: list[SegmentRecord] = []
         buf_logp = np.empty((T, N), np.float32)
         buf_val = np.empty((T, N), np.float32)
         next_val = np.empty((T, N), np.float32)
@@ -76,11 +92,17 @@ class RolloutCollector:
             buf_obs[t] = self.obs
             a, buf_logp[t], buf_val[t] = actor.act(buf_obs[t])
             buf_act[t] = a
-            env_action = np.clip(a, self.act_low, self.act_high) if self.continuous else a
-            self.obs, r, term, trunc, infos = self.env.step(env_action)
+            env_act[t] = np.clip(a, self.act_low, self.act_high) if self.continuous else a
+            state = self.env.render_state(self.obs, self.infos) if cutter is not None else None
+            self.obs, r, term, trunc, infos = self.env.step(env_act[t])
+            self.infos = infos
             rewards[t] = r
             true_rewards[t] = infos.get("true_reward", r)
             terms[t], ends[t] = term, term | trunc
+            if cutter is not None:
+                segments += cutter.add(
+                    buf_obs[t], env_act[t], true_rewards[t], state, ends[t], policy_version
+                )
             self.episode_return += true_rewards[t]
             self.episode_length += 1
             if ends[t].any():
@@ -103,6 +125,7 @@ class RolloutCollector:
         return Rollout(
             buf_obs,
             buf_act,
+            env_act,
             buf_logp,
             buf_val,
             next_val,
@@ -112,4 +135,24 @@ class RolloutCollector:
             ends,
             ep_returns,
             ep_lengths,
+            segments,
         )
+
+
+def concat_rollouts(rollouts: list[Rollout]) -> Rollout:
+    """Stack rollouts of equal length T from several workers along the env axis."""
+    if len(rollouts) == 1:
+        return rollouts[0]
+    arrays = {
+        name: np.concatenate([getattr(r, name) for r in rollouts], axis=1)
+        for name in (
+            "obs", "actions", "env_actions", "logp", "values", "next_values", "rewards",
+            "true_rewards", "terminations", "episode_ends",
+        )
+    }  # fmt: skip
+    return Rollout(
+        **arrays,
+        episode_returns=[x for r in rollouts for x in r.episode_returns],
+        episode_lengths=[x for r in rollouts for x in r.episode_lengths],
+        segments=[s for r in rollouts for s in r.segments],
+    )

@@ -4,8 +4,8 @@ The paper's environment changes (Christiano et al. 2017, appendix A) are switche
 default OFF here, so that ``EnvConfig(id="InvertedPendulum-v5")`` behaves like the plain
 gymnasium env; the paper presets turn them on:
 
-- ``fixed_length_episodes`` (A.1 robotics: "we replaced these termination conditions by a
-  penalty which encourages the parameters to remain in the range"; A.2 Atari: no life-loss
+- ``fixed_length_episodes`` (robotics: "we replaced these termination conditions by a
+  penalty which encourages the parameters to remain in the range"; Atari: no life-loss
   or episode-end signal is sent to the agent, the env is still reset, "effectively
   converting the environment into a single continuous episode"),
 - ``termination_penalty`` (the size of that penalty; the paper gives no number),
@@ -16,7 +16,7 @@ gymnasium env; the paper presets turn them on:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EnvConfig(BaseModel):
@@ -101,15 +101,15 @@ class EnvConfig(BaseModel):
     segment_seconds: float = Field(
         1.5,
         gt=0.0,
-        description="segment length in seconds of game time (section 2.2, appendix A: 1.5 s)",
+        description=(
+            "segment length in seconds of game time for non-Atari envs (appendix A.1: 1.5 s); "
+            "Atari segments are 25 agent steps (appendix A.2) unless segment_steps is set"
+        ),
     )
     segment_steps: int | None = Field(
         None,
         ge=1,
-        description=(
-            "segment length in agent steps; overrides segment_seconds (Atari presets: 25, "
-            "appendix A.2)"
-        ),
+        description="segment length in agent steps; overrides segment_seconds and Atari's 25",
     )
     clip_width: int = Field(320, ge=16, le=4096, description="MuJoCo clip width in pixels")
     clip_height: int = Field(240, ge=16, le=4096, description="clip height in pixels")
@@ -137,3 +137,12 @@ class EnvConfig(BaseModel):
         if not value.strip():
             raise ValueError("env.id must name a gymnasium environment, e.g. 'Hopper-v5'")
         return value
+
+    @model_validator(mode="after")
+    def _penalty_needs_fixed_length(self) -> EnvConfig:
+        if self.termination_penalty and not self.fixed_length_episodes:
+            raise ValueError(
+                "env.termination_penalty only applies with env.fixed_length_episodes=true "
+                "(appendix A: the penalty replaces termination); set both or neither"
+            )
+        return self

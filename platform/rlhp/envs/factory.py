@@ -1,6 +1,6 @@
 """Build vectorized environments from a gymnasium id and the env config.
 
-Three paths, one contract:
+Two paths, one contract:
 
 - Atari (``ale_py`` ids such as ``ALE/Pong-v5``): ``AtariPaperVectorEnv`` over the native
   C++ ``ale_py.AtariVectorEnv``.
@@ -65,9 +65,7 @@ def env_render_modes(env_id: str) -> list[str]:
     if is_atari(spec):
         return ["rgb_array"]  # clips use the agent's frames (rlhp.envs.atari)
     try:
-        creator = (
-            load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else None
-        )
+        creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else None
     except (ImportError, gym.error.DependencyNotInstalled) as err:
         raise ConfigError(f"env.id: {env_id!r} cannot be loaded here: {err}") from err
     metadata = getattr(creator, "metadata", None) or {}
@@ -85,14 +83,20 @@ def check_clips_supported(cfg: EnvConfig) -> None:
         )
 
 
-def segment_length(cfg: EnvConfig, dt: float) -> int:
-    """Agent steps per segment: ``segment_steps``, else ``segment_seconds`` of game time.
+ATARI_SEGMENT_STEPS = 25
+"""Appendix A.2: "We compare trajectory segments of 25 timesteps (1.7 seconds at 15 fps with
+frame skipping)"."""
 
-    ``dt`` is the game time of one agent step in seconds (section 2.2 and appendix A:
-    segments of about 1.5 s; Atari presets set 25 steps).
+
+def segment_length(cfg: EnvConfig, dt: float) -> int:
+    """Agent steps per segment: ``segment_steps`` if set; else 25 for Atari (appendix A.2);
+    else ``segment_seconds`` (1.5 s, appendix A.1) of game time, ``dt`` seconds per step.
     """
     if cfg.segment_steps is not None:
         return cfg.segment_steps
+    check_env_id(cfg.id)
+    if is_atari(gym.spec(cfg.id)):
+        return ATARI_SEGMENT_STEPS
     return max(1, round(cfg.segment_seconds / dt))
 
 
@@ -209,6 +213,7 @@ def _make_python(cfg: EnvConfig, spec: EnvSpec) -> SameStepVectorEnv:
 
 __all__ = [
     "ATARI_FPS",
+    "ATARI_SEGMENT_STEPS",
     "check_clips_supported",
     "check_env_id",
     "env_render_modes",

@@ -61,7 +61,8 @@ def test_bad_override_syntax():
 )
 def test_cli_errors_are_one_line_without_traceback(args, message, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "rlhp.cli", "train", *args, "--out", str(tmp_path)],
+        [sys.executable, "-m", "rlhp.cli", "train", *args],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
@@ -70,3 +71,4 @@ def test_cli_errors_are_one_line_without_traceback(args, message, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before any run, store or directory exists

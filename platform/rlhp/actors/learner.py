@@ -1,0 +1,79 @@
+"""Learner actor: PPO or TRPO with GAE; relabels each batch with the newest reward model.
+
+Thin shell around ``rlhp.algos.trainer.Learner``. Rollouts from all workers are stacked
+along the env axis into one batch. Runs on the GPU when its placement gave it one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlhp.algos.rollout import Rollout, concat_rollouts
+from rlhp.algos.trainer import Learner
+from rlhp.config import RunConfig
+from rlhp.preference.ensemble import RewardEnsemble
+from rlhp.preference.networks import InputSpec
+
+
+class LearnerActor:
+    """Owns the Learner and, in preference mode, an inference copy of the reward ensemble."""
+
+    def __init__(
+        self,
+        cfg_data: dict[str, Any],
+        obs_space: gym.Space,
+        act_space: gym.Space,
+        num_envs: int,
+        preferences: bool,
+    ) -> None:
+        cfg = RunConfig.model_validate(cfg_data)
+        self.reward_model = (
+            RewardEnsemble(InputSpec.from_spaces(obs_space, act_space), cfg.reward_model)
+            if preferences
+            else None
+        )
+        self.reward_version = -1
+        self.learner = Learner(cfg, obs_space, act_space, num_envs, reward_fn=self.reward_model)
+
+    def update(
+        self, rollouts: list[Rollout], reward_state: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """One iteration on the stacked rollouts; returns metrics and the new weights."""
+        t0 = time.perf_counter()
+        new_reward = reward_state is not None and reward_state["version"] != self.reward_version
+        if self.reward_model is not None and new_reward:
+            self.reward_model.load_state_dict(reward_state)
+            self.reward_version = reward_state["version"]
+        rollout = concat_rollouts(rollouts)
+        _, metrics = self.learner.update(rollout)
+        metrics["learner_update_s"] = time.perf_counter() - t0
+        if self.reward_model is not None:
+            # predicted (normalized) return per step, next to the true one
+            metrics["predicted_reward_mean"] = float(
+                np.mean(self.reward_model(rollout.obs, rollout.env_actions))
+            )
+        return {
+            "metrics": metrics,
+            "policy_state": self.learner.policy_state(),
+            "policy_version": self.learner.policy_version,
+            "global_step": self.learner.global_step,
+            "reward_version": self.reward_version,
+        }
+
+    def policy_state(self) -> dict[str, torch.Tensor]:
+        return self.learner.policy_state()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner.state_dict(), "reward_version": self.reward_version}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+
+    def pid(self) -> int:
+        return os.getpid()

@@ -1,0 +1,108 @@
+"""Reward trainer actor: fits the ensemble on the durable label store, publishes versions.
+
+Thin shell around ``rlhp.preference.RewardEnsemble``. It reads labels from the label
+store's files (never from another actor's memory) and the labelled segments from the segment
+buffer, and saves its own state atomically after every fit, so a restarted trainer resumes
+from its last published version without losing or re-counting a label.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+import torch
+
+from rlhp.config import RunConfig
+from rlhp.data.label_store import read_labels
+from rlhp.preference.dataset import PreferenceData
+from rlhp.preference.ensemble import RewardEnsemble
+from rlhp.preference.networks import InputSpec
+
+
+class _BufferSegments:
+    """``PreferenceData.from_labels`` reads segments through ``.table(ids)``."""
+
+    def __init__(self, buffer: Any) -> None:
+        self.buffer = buffer
+
+    def table(self, segment_ids: list[str]) -> pa.Table:
+        return ray.get(self.buffer.table.remote(segment_ids))
+
+
+class RewardTrainer:
+    def __init__(
+        self,
+        cfg_data: dict[str, Any],
+        spec: InputSpec,
+        label_dir: str,
+        buffer: Any,
+        checkpoint: str,
+    ) -> None:
+        cfg = RunConfig.model_validate(cfg_data)
+        rm = cfg.reward_model
+        if ray.get_gpu_ids() and rm.device == "cpu":
+            rm = rm.model_copy(update={"device": "cuda"})  # placed on a GPU bundle: use it
+        torch.set_num_threads(1)
+        self.cfg = cfg
+        self.ensemble = RewardEnsemble(spec, rm)
+        self.label_dir, self.buffer = Path(label_dir), buffer
+        self.checkpoint = Path(checkpoint)
+        self.labels_fitted = 0
+        self.newest_label_time = 0.0
+        if self.checkpoint.exists():
+            state = torch.load(self.checkpoint, weights_only=False)
+            self.ensemble.load_state_dict(state["ensemble"])
+            self.labels_fitted = state["labels_fitted"]
+            self.newest_label_time = state["newest_label_time"]
+
+    def _labels(self) -> pa.Table | None:
+        if not self.label_dir.exists():
+            return None
+        table = read_labels(self.label_dir)
+        return table if table.num_rows else None
+
+    def fit_round(self, epochs: int | None = None) -> dict[str, Any] | None:
+        """One fit on every label so far if new labels arrived; else wait and return None."""
+        table = self._labels()
+        if table is None or table.num_rows == self.labels_fitted:
+            time.sleep(self.cfg.runtime.reward_fit_interval_s)
+            return None
+        trainable = table.filter(pc.is_valid(table.column("preference")))
+        if trainable.num_rows == 0:
+            self.labels_fitted = table.num_rows
+            return None
+        data = PreferenceData.from_labels(trainable, _BufferSegments(self.buffer))
+        recent = ray.get(self.buffer.recent_steps.remote(self.cfg.reward_model.normalization_steps))
+        report = self.ensemble.fit(data, epochs=epochs, recent=recent)
+        self.labels_fitted = table.num_rows
+        self.newest_label_time = float(pc.max(table.column("created_at")).as_py())
+        self._save()
+        return {
+            "metrics": report.metrics(),
+            "state": self.state(),
+            "newest_label_time": self.newest_label_time,
+        }
+
+    def state(self) -> dict[str, Any]:
+        return self.ensemble.state_dict()
+
+    def _save(self) -> None:
+        tmp = self.checkpoint.with_suffix(".tmp")
+        torch.save(
+            {
+                "ensemble": self.ensemble.state_dict(),
+                "labels_fitted": self.labels_fitted,
+                "newest_label_time": self.newest_label_time,
+            },
+            tmp,
+        )
+        os.replace(tmp, self.checkpoint)
+
+    def pid(self) -> int:
+        return os.getpid()

@@ -1,0 +1,33 @@
+"""Acknowledging labels: pin the segments they name, then append the labels durably."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rlhp.data.errors import UnknownSegmentError
+from rlhp.data.label_store import LabelStore, validate_labels
+from rlhp.data.records import LabelRecord
+from rlhp.data.segment_store import SegmentStore
+
+
+def commit_labels(
+    labels: Sequence[LabelRecord], segments: SegmentStore, store: LabelStore
+) -> list[str]:
+    """Make ``labels`` durable and return their ids (the acknowledgement).
+
+    Order matters for the contract "a label never points at lost data": every label is
+    validated and every segment id resolved first (UnknownSegmentError,
+    InvalidPreferenceError, DuplicateLabelError; nothing is written), then the named
+    segments are pinned (persisted and fsynced), then the labels are appended (fsynced).
+    A crash between the two writes leaves pinned segments without labels: harmless.
+    """
+    validate_labels(labels, store.label_ids)
+    named = [s for label in labels for s in (label.left, label.right)]
+    unknown = sorted({s for s in named if s not in segments})
+    if unknown:
+        raise UnknownSegmentError(
+            f"labels name unknown segment ids {unknown[:5]}: never added to the segment "
+            "store, or evicted before being labelled. Label pairs drawn from the store"
+        )
+    segments.pin(named)
+    return store.append(labels)

@@ -1,0 +1,203 @@
+"""A lean synchronous vector env with same-step autoreset, for MuJoCo and other Python envs.
+
+gymnasium's ``SyncVectorEnv`` builds per-step info dicts by merging every sub-env's info,
+and each sub-env runs behind ``TimeLimit``, ``OrderEnforcing`` and ``PassiveEnvChecker``.
+For a few MuJoCo envs that overhead is a sizeable share of a step. This class steps the
+unwrapped envs directly, keeps the time limit itself, and returns only the arrays the
+learner needs, while honouring the gymnasium ``VectorEnv`` API in SAME_STEP autoreset mode.
+
+It also implements the paper's fixed-length episodes for tasks with termination
+conditions (Christiano et al. 2017, appendix A): "In the Gym versions of our robotics
+tasks, the episode ends when certain parameters go outside of a prescribed range ... We
+replaced these termination conditions by a penalty which encourages the parameters to
+remain in the range (and which the agent must learn)." Here: the sub-env's ``terminated``
+flag is read as "the termination condition holds in this step", never reported, and
+``termination_penalty`` is subtracted from the reward of every such step; episodes end
+only at the time limit. (The paper gives no penalty size.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+
+def _float32_box(space: gym.Space) -> gym.Space:
+    if isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating):
+        return spaces.Box(
+            low=space.low.astype(np.float32),
+            high=space.high.astype(np.float32),
+            shape=space.shape,
+            dtype=np.float32,
+        )
+    return space
+
+
+class SameStepVectorEnv(VectorEnv):
+    """Steps ``envs`` in one process; SAME_STEP autoreset; fixed-length episodes optional.
+
+    ``step`` returns ``(obs, rewards, terminations, truncations, infos)`` with fresh arrays.
+    ``infos`` always holds:
+
+    - ``true_reward`` [N] float64: the task's reward with the paper's changes applied
+      (equal to ``rewards`` here; the key exists so that every rlhp env offers it),
+    - ``final_obs`` [N, ...] (rows valid where ``_final_obs``): the last observation of each
+      episode that ended in this step; the returned ``obs`` row is the next episode's first,
+    - ``episode_return`` / ``episode_length`` [N] (valid where ``_final_obs``): the true
+      return and length of each episode that ended,
+
+    and, when ``record_physics`` is on (MuJoCo clips), ``qpos`` [N, nq] and ``qvel`` [N, nv]
+    of the state that produced the returned ``obs``; when ``record_frames`` is on (other
+    envs' clips), ``frames`` [N, H, W, 3] uint8 rendered from that state.
+    """
+
+    def __init__(
+        self,
+        envs: list[gym.Env],
+        *,
+        time_limit: int | None,
+        fixed_length: bool = False,
+        termination_penalty: float = 0.0,
+        record_physics: bool = False,
+        record_frames: bool = False,
+        dt: float,
+    ) -> None:
+        if not envs:
+            raise ValueError("SameStepVectorEnv needs at least one env")
+        self.envs = envs
+        self.num_envs = len(envs)
+        self.time_limit = time_limit
+        self.fixed_length = fixed_length
+        self.termination_penalty = float(termination_penalty)
+        self.record_physics = record_physics
+        self.record_frames = record_frames
+        self.dt = dt
+        first = envs[0]
+        self.single_observation_space = _float32_box(first.observation_space)
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.metadata = {
+            "autoreset_mode": AutoresetMode.SAME_STEP,
+            "render_modes": list(first.metadata.get("render_modes", [])),
+        }
+        self.render_mode = first.render_mode
+        self.spec = first.spec
+        self._obs_dtype = self.single_observation_space.dtype
+        self._obs_shape = self.single_observation_space.shape
+        self._batch_shape = (self.num_envs, *self._obs_shape)
+        self._t = [0] * self.num_envs
+        self._ret = [0.0] * self.num_envs
+        self._record = record_physics or record_frames
+        self._step_fns = [env.step for env in envs]
+        if record_physics:
+            self._datas = [env.unwrapped.data for env in envs]  # type: ignore[attr-defined]
+            self._nq = self._datas[0].qpos.shape[0]
+            self._nv = self._datas[0].qvel.shape[0]
+
+    # -- gymnasium VectorEnv API --------------------------------------------------------------
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every sub-env; an int ``seed`` seeds env i with ``seed + i``."""
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, int):
+            seeds = [seed + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+        obs = np.empty(self._batch_shape, dtype=self._obs_dtype)
+        for i, env in enumerate(self.envs):
+            obs[i], _ = env.reset(seed=seeds[i], options=options)
+        self._t = [0] * self.num_envs
+        self._ret = [0.0] * self.num_envs
+        infos: dict[str, Any] = {}
+        self._add_render_state(infos)
+        return obs, infos
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env once; episodes that end are reset in the same step."""
+        n = self.num_envs
+        obs = np.empty(self._batch_shape, dtype=self._obs_dtype)
+        rewards = np.empty(n, dtype=np.float64)
+        terminations = np.zeros(n, dtype=np.bool_)
+        truncations = np.zeros(n, dtype=np.bool_)
+        final_obs = final_mask = ep_return = ep_length = None
+        t, ret = self._t, self._ret  # Python lists: scalar updates cost less than numpy's
+        limit = self.time_limit if self.time_limit is not None else -1
+        for i, step in enumerate(self._step_fns):
+            o, r, terminated, truncated, _ = step(actions[i])
+            if self.fixed_length:
+                if terminated:
+                    # appendix A.1: the termination condition becomes a penalty
+                    r = r - self.termination_penalty
+                terminated = truncated = False
+            t[i] += 1
+            if t[i] == limit:
+                truncated = True
+            rewards[i] = r
+            ret[i] += r
+            if terminated or truncated:
+                if final_obs is None:
+                    final_obs = np.zeros(self._batch_shape, dtype=self._obs_dtype)
+                    final_mask = np.zeros(n, dtype=np.bool_)
+                    ep_return = np.zeros(n, dtype=np.float64)
+                    ep_length = np.zeros(n, dtype=np.int64)
+                final_obs[i] = o
+                final_mask[i] = True  # type: ignore[index]
+                ep_return[i] = ret[i]  # type: ignore[index]
+                ep_length[i] = t[i]  # type: ignore[index]
+                terminations[i] = terminated
+                truncations[i] = truncated
+                o, _ = self.envs[i].reset()
+                t[i] = 0
+                ret[i] = 0.0
+            obs[i] = o
+        infos: dict[str, Any] = {"true_reward": rewards.copy()}
+        if final_obs is not None:
+            infos["final_obs"] = final_obs
+            infos["_final_obs"] = final_mask
+            infos["episode_return"] = ep_return
+            infos["episode_length"] = ep_length
+        if self._record:
+            self._add_render_state(infos)
+        return obs, rewards, terminations, truncations, infos
+
+    def _add_render_state(self, infos: dict[str, Any]) -> None:
+        if self.record_physics:
+            qpos = np.empty((self.num_envs, self._nq))
+            qvel = np.empty((self.num_envs, self._nv))
+            for i, data in enumerate(self._datas):
+                qpos[i] = data.qpos
+                qvel[i] = data.qvel
+            infos["qpos"] = qpos
+            infos["qvel"] = qvel
+        if self.record_frames:
+            infos["frames"] = np.stack([env.render() for env in self.envs])
+
+    def render_state(self, obs: np.ndarray, infos: dict[str, Any]) -> dict[str, np.ndarray]:
+        """What a segment keeps per step to be shown later, for the state behind ``obs``."""
+        del obs
+        state: dict[str, np.ndarray] = {}
+        for key in ("qpos", "qvel", "frames"):
+            if key in infos:
+                state[key] = infos[key]
+        return state
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """Frames of every sub-env (needs render_mode 'rgb_array')."""
+        if self.render_mode != "rgb_array":
+            return None
+        return tuple(env.render() for env in self.envs)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Close the sub-envs."""
+        for env in self.envs:
+            env.close()

@@ -1,0 +1,55 @@
+"""Preference-model pre-training (PMP; Askell et al. 2021, "A General Language Assistant as
+a Laboratory for Alignment"): fit the reward ensemble on a large, cheap label
+source first (synthetic or noisy teachers, another task's labels), then fine-tune it on
+the scarce target source (e.g. human labels). Also the Atari recipe of Christiano et al.
+appendix A.2: pre-train on the initial labels for a number of epochs before RL starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rlhp.preference.dataset import PreferenceData
+from rlhp.preference.ensemble import FitReport, RewardEnsemble
+
+
+@dataclass
+class PretrainReport:
+    """The fit on the pre-training source, then the fit on the fine-tuning source."""
+
+    pretrain: FitReport
+    finetune: FitReport
+
+
+def pretrain_then_finetune(
+    ensemble: RewardEnsemble,
+    pretrain_data: PreferenceData,
+    finetune_data: PreferenceData,
+    pretrain_epochs: int,
+    finetune_epochs: int,
+    finetune_lr: float | None = None,
+) -> PretrainReport:
+    """Fit ``ensemble`` on ``pretrain_data``, then on ``finetune_data`` (Askell et al. 2021).
+
+    The fine-tuning phase starts from the pre-trained weights with fresh Adam moments
+    (the pre-training source's gradient statistics say little about the target's) and
+    optionally a different learning rate; λ_k keeps adapting on the target's validation
+    split. Returns both fit reports; ``finetune.val_*`` is measured on target labels.
+    """
+    pretrain = ensemble.fit(pretrain_data, epochs=pretrain_epochs)
+    lr = finetune_lr if finetune_lr is not None else ensemble.cfg.learning_rate
+    ensemble.optimizers = [torch.optim.Adam(m.parameters(), lr=lr) for m in ensemble.members]
+    finetune = ensemble.fit(finetune_data, epochs=finetune_epochs)
+    return PretrainReport(pretrain, finetune)
+
+
+def pretrain_on_initial_labels(
+    ensemble: RewardEnsemble, initial: PreferenceData, epochs: int
+) -> FitReport | None:
+    """Christiano et al. A.2: before RL, fit the reward model on the initial labels for
+    ``epochs`` (``LabelScheduleConfig.pretrain_epochs``; 0 skips, returning None)."""
+    if epochs <= 0:
+        return None
+    return ensemble.fit(initial, epochs=epochs)

@@ -1,0 +1,414 @@
+"""The driver: builds the actors from one RunConfig and runs the paper's three processes.
+
+Policy process (synchronous on-policy): rollout actors sample with the newest policy weights,
+the learner relabels with the newest reward model and updates. Labelling and reward fitting
+run beside it as fire-and-poll actor calls, so nothing ever waits for a label
+(Christiano et al. 2017, section 2.1: "these processes run asynchronously").
+
+Failure handling: actors are created with ``max_restarts``; a call that fails because its
+actor died is issued again once Ray has restarted it, and each actor reloads its own state
+(the reward trainer its checkpoint, the labeling actor the durable label store). A learner
+failure rolls back to the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import ray
+import torch
+from ray.exceptions import RayActorError
+
+from rlhp.actors.labeling import Labeling
+from rlhp.actors.learner import LearnerActor
+from rlhp.actors.reward_trainer import RewardTrainer
+from rlhp.actors.rollout_worker import RolloutWorker
+from rlhp.actors.segment_buffer import SegmentBuffer
+from rlhp.algos.rollout import Rollout
+from rlhp.config import RunConfig, config_to_yaml, validate_config
+from rlhp.envs import make_vector_env
+from rlhp.errors import ConfigError
+from rlhp.nn.policies import resolve_policy_kind
+from rlhp.preference.ensemble import RewardEnsemble
+from rlhp.preference.networks import InputSpec
+from rlhp.runtime.cluster import connect, gpu_options
+from rlhp.tracking import MlflowTracker
+
+ProgressFn = Callable[[dict[str, float]], None]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    global_step: int
+    labels: int
+    mean_recent_return: float
+    eval_return: float = float("nan")
+
+
+def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space]:
+    """Check what only an environment can tell (its id, its spaces against the policy and
+    algorithm settings) and return its single observation and action spaces."""
+    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed)
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    env.close()
+    kind = resolve_policy_kind(cfg.policy, obs_space, act_space, cfg.env.id)
+    if cfg.learner.algo == "trpo" and kind == "cnn_categorical" and cfg.policy.cnn_shared_trunk:
+        raise ConfigError(
+            "policy.cnn_shared_trunk: TRPO steps policy and value separately; "
+            "set policy.cnn_shared_trunk=false"
+        )
+    return obs_space, act_space
+
+
+def _retry(call: Callable[[], Any], what: str, attempts: int) -> Any:
+    """``ray.get(call())``, issued again while the actor is being restarted by Ray."""
+    for attempt in range(attempts + 1):
+        try:
+            return ray.get(call())
+        except RayActorError:
+            if attempt == attempts:
+                raise
+            time.sleep(1.0)
+    raise AssertionError(what)  # unreachable
+
+
+class PreferenceRun:
+    """One rlhp run, new or resumed (``resume_run_id``)."""
+
+    def __init__(self, cfg: RunConfig | None, resume_run_id: str | None = None) -> None:
+        if cfg is None and resume_run_id is None:
+            raise ConfigError("resume: give a config for a new run, or a run id to resume")
+        self.resume = resume_run_id is not None
+        if resume_run_id is not None:
+            runs_dir = Path(cfg.runtime.runs_dir if cfg else "rlhp_runs")
+            self.run_dir = runs_dir / resume_run_id
+            if not (self.run_dir / "config.yaml").exists():
+                raise ConfigError(
+                    f"--resume: no run directory {self.run_dir} with a config.yaml; check the run "
+                    "id and runtime.runs_dir"
+                )
+            import yaml
+
+            cfg = validate_config(yaml.safe_load((self.run_dir / "config.yaml").read_text()))
+        assert cfg is not None
+        self.cfg = cfg
+        self.preferences = cfg.runtime.reward == "preferences"
+        self.obs_space, self.act_space = preflight(
+            cfg
+        )  # bad input fails before anything is created
+        name = f"{cfg.env.id}-{cfg.learner.algo}-{'prefs' if self.preferences else 'true'}"
+        self.tracker = MlflowTracker(cfg.tracking, name, run_id=resume_run_id)
+        self.run_id = self.tracker.run_id
+        if not self.resume:
+            self.run_dir = Path(cfg.runtime.runs_dir) / self.run_id
+            self.run_dir.mkdir(parents=True, exist_ok=False)
+            (self.run_dir / "config.yaml").write_text(config_to_yaml(cfg))
+            self.tracker.log_params(cfg.model_dump(mode="json"))
+            self.tracker.log_artifact(self.run_dir / "config.yaml")
+            self.tracker.set_tags({"rlhp.run_dir": str(self.run_dir.resolve())})
+
+    # ------------------------------------------------------------------ set-up
+    def _build(self) -> None:
+        cfg, rt = self.cfg, self.cfg.runtime
+        connect(rt.ray_address)
+        obs_space, act_space = self.obs_space, self.act_space
+        self.spec = InputSpec.from_spaces(obs_space, act_space)
+        data = cfg.model_dump(mode="json")
+        restarts = {"max_restarts": rt.max_actor_restarts, "max_task_retries": 0}
+        gpu = gpu_options()
+        self.buffer = None
+        if self.preferences:
+            self.buffer = (
+                ray.remote(SegmentBuffer)
+                .options(num_cpus=0, **restarts)
+                .remote(rt.segment_buffer_capacity, str(self.run_dir / "segments"))
+            )
+        self.workers = [
+            ray.remote(RolloutWorker)
+            .options(num_cpus=rt.rollout_worker_cpus, **restarts)
+            .remote(data, i, self.run_id, self.buffer)
+            for i in range(rt.num_rollout_workers)
+        ]
+        total_envs = rt.num_rollout_workers * cfg.env.num_envs
+        self.learner = (
+            ray.remote(LearnerActor)
+            .options(**({"num_cpus": 0} | gpu), **restarts)
+            .remote(data, obs_space, act_space, total_envs, self.preferences)
+        )
+        if self.preferences:
+            self.trainer = (
+                ray.remote(RewardTrainer)
+                .options(**({"num_cpus": 0} | gpu), **restarts)
+                .remote(
+                    data,
+                    self.spec,
+                    str(self.run_dir / "labels"),
+                    self.buffer,
+                    str(self.run_dir / "reward_model.pt"),
+                )
+            )
+            self.labeling = (
+                ray.remote(Labeling)
+                .options(num_cpus=0, **restarts)
+                .remote(data, self.spec, str(self.run_dir / "labels"), self.buffer)
+            )
+        self.steps_per_iteration = cfg.learner.rollout_steps * total_envs
+        self.num_iterations = max(1, math.ceil(cfg.total_steps / self.steps_per_iteration))
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self) -> None:
+        state = {
+            "learner": _retry(lambda: self.learner.state_dict.remote(), "learner", 3),
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "reward_version": self.reward_version,
+            "run_id": self.run_id,
+            "wall_s": self.wall_s + (time.time() - self.t_start),
+        }
+        tmp = self.run_dir / "checkpoint.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.run_dir / "checkpoint.pt")  # atomic
+        self.last_checkpoint = state
+
+    def _restore(self) -> None:
+        path = self.run_dir / "checkpoint.pt"
+        self.iteration, self.global_step, self.wall_s = 0, 0, 0.0
+        self.reward_version = -1
+        self.last_checkpoint = None
+        if not path.exists():
+            return
+        state = torch.load(path, weights_only=False)
+        ray.get(self.learner.load_state_dict.remote(state["learner"]))
+        self.iteration, self.global_step = state["iteration"], state["global_step"]
+        self.wall_s = state["wall_s"]
+        self.last_checkpoint = state
+
+    # ------------------------------------------------------------------ the loop
+    def _sample(self, policy_ref: ray.ObjectRef, version: int) -> list[Rollout]:
+        """One rollout from every worker; a worker that dies is restarted and asked again."""
+        attempts = self.cfg.runtime.max_actor_restarts
+        return [
+            _retry(lambda w=w: w.sample.remote(policy_ref, version), "rollout worker", attempts)
+            for w in self.workers
+        ]
+
+    def _initial_labels(self) -> None:
+        """Section 2.2.4 / appendix A: the first labels come from the random policy's
+        segments (the first rollouts, already in the buffer); the reward model is
+        (pre)trained on them before RL starts."""
+        while True:
+            out = ray.get(self.labeling.round.remote(0, None))
+            if out["new"] == 0:
+                break
+        epochs = self.cfg.label_schedule.pretrain_epochs or None
+        fit = ray.get(self.trainer.fit_round.remote(epochs))
+        if fit is not None:
+            self._on_fit(fit)
+
+    def _on_fit(self, fit: dict[str, Any]) -> None:
+        self.reward_ref = ray.put(fit["state"])
+        self.reward_version = fit["state"]["version"]
+        self.reward_label_time[self.reward_version] = fit["newest_label_time"]
+        self.pending_metrics |= fit["metrics"]
+
+    def run(self, progress: ProgressFn | None = None) -> RunResult:
+        self._build()
+        self._restore()
+        self.t_start = time.time()
+        self.reward_ref: ray.ObjectRef | None = None
+        self.reward_label_time: dict[int, float] = {}
+        self.pending_metrics: dict[str, float] = {}
+        recent_returns: deque[float] = deque(maxlen=100)
+        attempts = self.cfg.runtime.max_actor_restarts
+        policy_ref = ray.put(
+            _retry(lambda: self.learner.policy_state.remote(), "learner", attempts)
+        )
+        version = self.iteration
+        rollouts = self._sample(policy_ref, version)
+        if self.preferences:
+            if (self.run_dir / "reward_model.pt").exists():  # resumed: the trainer reloaded it
+                state = _retry(lambda: self.trainer.state.remote(), "reward trainer", attempts)
+                self.reward_ref, self.reward_version = ray.put(state), state["version"]
+            else:
+                self._initial_labels()
+        pending_label = pending_fit = None
+        labels = 0
+        used_versions: set[int] = set()
+        status = "FAILED"
+        try:
+            while self.iteration < self.num_iterations:
+                t_iter = time.time()
+                if self.preferences:
+                    pending_label, pending_fit, labels = self._poll_preferences(
+                        pending_label, pending_fit, labels
+                    )
+                try:
+                    out = ray.get(self.learner.update.remote(rollouts, self.reward_ref))
+                except RayActorError:
+                    self._recover_learner()
+                    policy_ref = ray.put(
+                        _retry(lambda: self.learner.policy_state.remote(), "learner", attempts)
+                    )
+                    rollouts = self._sample(policy_ref, self.iteration)
+                    continue
+                self.iteration += 1
+                self.global_step = out["global_step"]
+                policy_ref = ray.put(out["policy_state"])
+                if self.iteration < self.num_iterations:
+                    next_rollouts = self._sample(policy_ref, out["policy_version"])
+                for r in rollouts:
+                    recent_returns.extend(r.episode_returns)
+                metrics = dict(out["metrics"]) | self.pending_metrics
+                self.pending_metrics = {}
+                rv = out["reward_version"]
+                if self.preferences and rv >= 0 and rv not in used_versions:
+                    used_versions.add(rv)
+                    metrics["label_to_policy_latency_s"] = time.time() - self.reward_label_time.get(
+                        rv, time.time()
+                    )
+                iter_s = time.time() - t_iter
+                metrics |= {
+                    "true_episode_return": float(np.mean(recent_returns))
+                    if recent_returns
+                    else float("nan"),
+                    "env_steps_per_s": self.steps_per_iteration / iter_s,
+                    "learner_updates_per_s": 1.0 / max(out["metrics"]["learner_update_s"], 1e-9),
+                    "labels": float(labels),
+                    "reward_model_version": float(self.reward_version),
+                }
+                self.tracker.log_metrics(metrics, step=self.global_step)
+                if progress is not None:
+                    progress(
+                        metrics
+                        | {
+                            "global_step": float(self.global_step),
+                            "iteration": float(self.iteration),
+                        }
+                    )
+                if self.iteration % self.cfg.runtime.checkpoint_every == 0:
+                    self._checkpoint()
+                if self.iteration < self.num_iterations:
+                    rollouts = next_rollouts
+            if (
+                pending_label is not None
+            ):  # let the round in flight finish: acknowledged labels count
+                labels = self._settle_labels(pending_label, labels)
+            self._checkpoint()
+            eval_return = self._report(out["policy_state"] if self.iteration else None, progress)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            self._checkpoint()
+            status = "KILLED"
+            raise
+        finally:
+            self.tracker.finish(status)
+            self._shutdown()
+        return RunResult(
+            self.run_id, self.run_dir, self.global_step, labels,
+            float(np.mean(recent_returns)) if recent_returns else float("nan"), eval_return,
+        )  # fmt: skip
+
+    def _report(
+        self, policy_state: dict[str, torch.Tensor] | None, progress: ProgressFn | None
+    ) -> float:
+        """Evaluation, video, learning curve and MLflow models of the finished run."""
+        from rlhp.runtime import report
+
+        if policy_state is None:
+            policy_state = ray.get(self.learner.policy_state.remote())
+        policy = report.load_policy(self.cfg, policy_state)
+        out_dir = self.run_dir / "report"
+        out_dir.mkdir(exist_ok=True)
+        eval_return = float("nan")
+        if self.cfg.runtime.eval_episodes:
+            returns = report.evaluate(self.cfg, policy, self.cfg.runtime.eval_episodes)
+            eval_return = float(np.mean(returns))
+            self.tracker.log_metrics(
+                {
+                    "eval/true_return_mean": eval_return,
+                    "eval/true_return_std": float(np.std(returns)),
+                },
+                step=self.global_step,
+            )
+        clip = report.video(self.cfg, policy, out_dir / "eval.mp4")
+        if isinstance(clip, Path):
+            self.tracker.log_artifact(clip, "videos")
+        elif progress is not None:
+            progress({"message": clip})  # type: ignore[dict-item]
+        self.tracker.log_artifact(
+            report.learning_curve(self.tracker.client, self.run_id, out_dir / "learning_curve.png")
+        )
+        self.tracker.log_artifact(self.run_dir / "checkpoint.pt", "checkpoints")
+        models: dict[str, Any] = {"policy": policy}
+        if self.preferences and (self.run_dir / "reward_model.pt").exists():
+            self.tracker.log_artifact(self.run_dir / "reward_model.pt", "checkpoints")
+            state = torch.load(self.run_dir / "reward_model.pt", weights_only=False)["ensemble"]
+            ensemble = RewardEnsemble(self.spec, self.cfg.reward_model)
+            ensemble.load_state_dict(state)
+            models["reward_model"] = ensemble.members
+        report.log_models(self.tracker.client, self.run_id, models, out_dir)
+        return eval_return
+
+    def _settle_labels(self, pending_label: Any, labels: int) -> int:
+        try:
+            out = ray.get(pending_label)
+            return int(out["asked"])
+        except RayActorError:
+            return int(_retry(lambda: self.labeling.asked.remote(), "labeling", 3))
+
+    def _shutdown(self) -> None:
+        """Kill this run's actors (the Ray cluster itself stays up)."""
+        actors = [*self.workers, self.learner]
+        if self.preferences:
+            actors += [self.trainer, self.labeling, self.buffer]
+        for a in actors:
+            ray.kill(a, no_restart=True)
+
+    def _poll_preferences(
+        self, pending_label: Any, pending_fit: Any, labels: int
+    ) -> tuple[Any, Any, int]:
+        """Collect finished labelling / fitting calls and start the next ones; never blocks."""
+        if pending_label is not None and ray.wait([pending_label], timeout=0)[0]:
+            try:
+                out = ray.get(pending_label)
+                labels = out["asked"]
+                self.pending_metrics |= {k: v for k, v in out.items() if k.startswith("query/")}
+            except RayActorError:
+                pass  # restarted by Ray; the label store tells the new actor what is done
+            pending_label = None
+        if pending_label is None:
+            pending_label = self.labeling.round.remote(self.global_step, self.reward_ref)
+        if pending_fit is not None and ray.wait([pending_fit], timeout=0)[0]:
+            try:
+                fit = ray.get(pending_fit)
+                if fit is not None:
+                    self._on_fit(fit)
+            except RayActorError:
+                pass  # restarted by Ray; it reloads its last saved version
+            pending_fit = None
+        if pending_fit is None:
+            pending_fit = self.trainer.fit_round.remote()
+        return pending_label, pending_fit, labels
+
+    def _recover_learner(self) -> None:
+        """The learner died: Ray restarts it; reload the last checkpoint into it."""
+        attempts = self.cfg.runtime.max_actor_restarts
+        if self.last_checkpoint is not None:
+            state = self.last_checkpoint
+            _retry(
+                lambda: self.learner.load_state_dict.remote(state["learner"]), "learner", attempts
+            )
+            self.iteration, self.global_step = state["iteration"], state["global_step"]
+        else:
+            _retry(lambda: self.learner.pid.remote(), "learner", attempts)
+            self.iteration, self.global_step = 0, 0

@@ -1,0 +1,92 @@
+"""Appendix A: fixed-length episodes really are fixed, and termination leaks no signal."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rlhp.envs import EnvConfig, make_vector_env
+
+
+def test_mujoco_episodes_are_fixed_and_termination_becomes_penalty() -> None:
+    steps, penalty = 80, 5.0
+    cfg = EnvConfig(
+        id="Hopper-v5",
+        num_envs=2,
+        fixed_length_episodes=True,
+        termination_penalty=penalty,
+        episode_steps=steps,
+    )
+    env = make_vector_env(cfg, seed=0)
+    plain = gym.make("Hopper-v5")  # the unmodified task, to know when it would terminate
+    env.reset(seed=0)
+    plain.reset(seed=0)
+    rng = np.random.default_rng(0)
+    lengths, penalized = [], 0
+    plain_alive = True
+    for t in range(3 * steps):
+        a = rng.choice([-1.0, 1.0], size=(2, 3))  # bang-bang actions topple Hopper fast
+        _, r, term, trunc, infos = env.step(a)
+        assert not term.any()
+        if plain_alive and t < steps:
+            # sub-env 0 runs in lockstep with the plain env until that one terminates
+            _, p_r, p_term, _, _ = plain.step(a[0])
+            if p_term:
+                # the step the plain task would end on: same dynamics, reward minus penalty
+                assert r[0] == pytest.approx(p_r - penalty)
+                plain_alive = False
+            else:
+                assert r[0] == pytest.approx(p_r)
+        penalized += int(np.sum(infos["true_reward"] < -penalty / 2))
+        if "final_obs" in infos:
+            assert np.array_equal(infos["_final_obs"], trunc)
+            lengths.extend(infos["episode_length"][trunc].tolist())
+    assert not plain_alive  # the plain task did terminate within the first episode
+    assert penalized > 0
+    assert lengths == [steps] * 6
+
+
+def test_mujoco_without_switch_terminates_early() -> None:
+    env = make_vector_env(EnvConfig(id="Hopper-v5", episode_steps=60), seed=0)
+    rng = np.random.default_rng(0)
+    terms = sum(bool(env.step(rng.uniform(-1, 1, size=(1, 3)))[2][0]) for _ in range(180))
+    assert terms > 0
+
+
+def _run_breakout(fixed: bool, steps: int = 1200) -> dict[str, list]:
+    cfg = EnvConfig(
+        id="ALE/Breakout-v5",
+        num_envs=2,
+        fixed_length_episodes=fixed,
+        termination_penalty=1.0 if fixed else 0.0,
+        episode_steps=400,
+        atari_num_threads=1,
+    )
+    env = make_vector_env(cfg, seed=0)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    out: dict[str, list] = {"term": [], "lengths": [], "game_over": [], "lives_key": []}
+    for _ in range(steps):
+        _, _, term, _, infos = env.step(rng.integers(0, 4, size=2))
+        out["term"].append(term.copy())
+        out["game_over"].append(infos["game_over"].copy())
+        out["lives_key"].append("lives" in infos)
+        if "final_obs" in infos:
+            out["lengths"].extend(infos["episode_length"][infos["_final_obs"]].tolist())
+        if fixed and infos["game_over"].any():
+            # the game-over penalty reaches the true reward only (appendix A.2)
+            i = int(np.flatnonzero(infos["game_over"])[0])
+            assert infos["true_reward"][i] <= -1.0
+    env.close()
+    return out
+
+
+def test_atari_fixed_length_hides_game_over_and_life_loss() -> None:
+    fixed = _run_breakout(fixed=True)
+    assert np.any(fixed["game_over"])  # games really ended (random Breakout loses fast)
+    assert not np.any(fixed["term"])  # ...but no termination reached the agent
+    assert not any(fixed["lives_key"])  # nor the life counter
+    assert fixed["lengths"] == [400] * 6
+    plain = _run_breakout(fixed=False)
+    assert np.any(plain["term"])  # same seed, switch off: the game over is reported

@@ -1,0 +1,106 @@
+"""The vector env contract: SAME_STEP autoreset, final_obs, terminations vs truncations."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from rlhp.envs import EnvConfig, make_vector_env
+
+
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "ALE/Breakout-v5", "CartPole-v1"])
+def test_is_same_step_vector_env(env_id: str) -> None:
+    env = make_vector_env(EnvConfig(id=env_id, num_envs=2), seed=0)
+    assert isinstance(env, VectorEnv)
+    assert env.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (2, *env.single_observation_space.shape)
+    assert env.observation_space.contains(obs)
+    env.close()
+
+
+def test_matches_gymnasium_sync_vector_env_step_for_step() -> None:
+    """Our lean env against gymnasium's SyncVectorEnv (SAME_STEP): identical streams."""
+    n = 3
+    ours = make_vector_env(EnvConfig(id="Hopper-v5", num_envs=n, episode_steps=40), seed=7)
+    ref = gym.make_vec(
+        "Hopper-v5",
+        num_envs=n,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        max_episode_steps=40,
+    )
+    obs, _ = ours.reset(seed=7)
+    ref_obs, _ = ref.reset(seed=7)
+    np.testing.assert_allclose(obs, ref_obs, rtol=1e-6, atol=1e-6)
+    rng = np.random.default_rng(0)
+    n_term = n_trunc = 0
+    for _ in range(150):
+        a = rng.uniform(-1, 1, size=(n, 3))
+        obs, r, term, trunc, infos = ours.step(a)
+        ref_obs, ref_r, ref_term, ref_trunc, ref_infos = ref.step(a)
+        np.testing.assert_allclose(obs, ref_obs, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(r, ref_r)
+        np.testing.assert_array_equal(term, ref_term)
+        np.testing.assert_array_equal(trunc, ref_trunc)
+        ended = term | trunc
+        assert ("final_obs" in infos) == ended.any()
+        if ended.any():
+            np.testing.assert_array_equal(infos["_final_obs"], ref_infos["_final_obs"])
+            for i in np.flatnonzero(ended):
+                np.testing.assert_allclose(
+                    infos["final_obs"][i], ref_infos["final_obs"][i], rtol=1e-6, atol=1e-6
+                )
+                # the returned obs is the next episode's first, not the final one
+                assert not np.allclose(obs[i], infos["final_obs"][i])
+        n_term += int(term.sum())
+        n_trunc += int(trunc.sum())
+    assert n_term > 0 and n_trunc > 0  # both kinds of episode end were exercised
+    ours.close()
+    ref.close()
+
+
+def test_same_seed_same_stream() -> None:
+    cfg = EnvConfig(id="ALE/Pong-v5", num_envs=2, atari_num_threads=1)
+    streams = []
+    for _ in range(2):
+        env = make_vector_env(cfg, seed=11)
+        obs, _ = env.reset(seed=11)
+        actions = np.random.default_rng(1).integers(0, 6, size=(60, 2))
+        frames = [obs]
+        for a in actions:
+            frames.append(env.step(a)[0])
+        streams.append(np.stack(frames))
+        env.close()
+    np.testing.assert_array_equal(streams[0], streams[1])
+    assert streams[0][-1].std() > 0  # real frames, not blank
+
+
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "ALE/Pong-v5"])
+def test_returned_arrays_are_fresh(env_id: str) -> None:
+    """Observations kept by the caller are not overwritten by later steps."""
+    env = make_vector_env(EnvConfig(id=env_id, num_envs=2), seed=0)
+    obs1, *_ = env.step(env.action_space.sample())
+    keep = obs1.copy()
+    for _ in range(30):
+        obs2, *_ = env.step(env.action_space.sample())
+    assert not np.array_equal(obs2, keep)  # the stream moved on
+    np.testing.assert_array_equal(obs1, keep)
+    env.close()
+
+
+def test_reward_clipping_keeps_true_reward() -> None:
+    env = make_vector_env(
+        EnvConfig(id="ALE/Pong-v5", num_envs=2, reward_clipping=True, atari_num_threads=1),
+        seed=0,
+    )
+    rng = np.random.default_rng(0)
+    nonzero = 0
+    for _ in range(400):
+        _, r, _, _, infos = env.step(rng.integers(0, 6, size=2))
+        np.testing.assert_array_equal(r, np.sign(infos["true_reward"]))
+        nonzero += int(np.count_nonzero(infos["true_reward"]))
+    assert nonzero > 0  # points were scored, so the comparison saw rewards
+    env.close()

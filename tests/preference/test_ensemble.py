@@ -1,0 +1,201 @@
+"""RewardEnsemble: bootstrap, learning, adaptive L2, normalization, state, versions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rlhp.data.errors import SchemaMismatchError
+from rlhp.errors import ConfigError
+from rlhp.preference import (
+    InputSpec,
+    PreferenceData,
+    RewardEnsemble,
+    RewardModelConfig,
+)
+from rlhp.preference.dataset import is_validation
+
+SPEC = InputSpec((4,), (2,))
+
+
+def test_bootstrap_resamples_with_replacement_per_member() -> None:
+    ensemble = RewardEnsemble(SPEC, RewardModelConfig(ensemble_size=3, seed=5))
+    train = np.arange(3000)
+    boot = ensemble.bootstrap_indices(train)
+    assert len(boot) == 3
+    for b in boot:
+        assert len(b) == len(train)  # |D| draws
+        assert set(b.tolist()) <= set(train.tolist())
+        # with replacement: a fraction 1 - (1 - 1/N)^N ≈ 1 - 1/e of D appears
+        unique = len(np.unique(b)) / len(train)
+        assert unique == pytest.approx(1 - 1 / math.e, abs=0.02)
+    assert not np.array_equal(boot[0], boot[1]) and not np.array_equal(boot[1], boot[2])
+    again = RewardEnsemble(SPEC, RewardModelConfig(ensemble_size=3, seed=5))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(boot, again.bootstrap_indices(train), strict=True)
+    )
+    plain = RewardEnsemble(SPEC, RewardModelConfig(bootstrap=False)).bootstrap_indices(train)
+    assert all(np.array_equal(b, train) for b in plain)
+
+
+def test_validation_split_is_stable_and_one_over_e() -> None:
+    ids = [f"label-{i}" for i in range(20_000)]
+    share = np.mean([is_validation(i, 1 / math.e, seed=0) for i in ids])
+    assert share == pytest.approx(1 / math.e, abs=0.01)
+    # membership depends only on (id, seed): adding labels does not move old ones
+    assert [is_validation(i, 1 / math.e, 0) for i in ids[:50]] == [
+        is_validation(i, 1 / math.e, 0) for i in ids[:50]
+    ]
+
+
+def test_fit_learns_the_true_reward(make_segments, make_oracle_pairs) -> None:
+    pairs, prefs = make_oracle_pairs(make_segments(600, seed=0))
+    data = PreferenceData.from_pairs(pairs, prefs)
+    ensemble = RewardEnsemble(SPEC, RewardModelConfig(seed=0))
+    report = ensemble.fit(data, epochs=40)
+    assert report.n_val > 0 and report.n_train + report.n_val == len(data)
+    assert report.val_accuracy >= 0.9
+    assert report.val_return_correlation >= 0.9
+    # a fresh test set drawn from the same process
+    test_pairs, test_prefs = make_oracle_pairs(make_segments(400, seed=99))
+    metrics = ensemble.evaluate(PreferenceData.from_pairs(test_pairs, test_prefs))
+    assert metrics["accuracy"] >= 0.9
+    assert 0.0 <= metrics["ece"] <= 0.5
+
+
+def test_l2_adaptation_keeps_loss_ratio_in_band(make_segments, make_oracle_pairs) -> None:
+    # 60 labels and a wide network overfit: with λ fixed the ratio ends far above 1.5.
+    pairs, prefs = make_oracle_pairs(make_segments(120, seed=1))
+    data = PreferenceData.from_pairs(pairs, prefs)
+    common = dict(hidden_sizes=(128, 128), learning_rate=1e-3, batch_size=16, l2_init=1e-3)
+    fixed = RewardEnsemble(SPEC, RewardModelConfig(l2_adapt=False, **common))
+    fixed_report = fixed.fit(data, epochs=100)
+    assert min(m.ratio for m in fixed_report.last) > 1.5
+    adapted = RewardEnsemble(SPEC, RewardModelConfig(**common))
+    report = adapted.fit(data, epochs=100)
+    lo, hi = adapted.cfg.l2_band
+    tail = [m.ratio for epoch in report.history[-25:] for m in epoch]
+    in_band = np.mean([lo - 0.05 <= r <= hi for r in tail])
+    assert in_band >= 0.9, f"ratios in band {in_band:.2f}: {np.round(tail, 2)}"
+    assert all(m.l2 > common["l2_init"] for m in report.last)  # λ went up to get there
+
+
+def test_output_is_normalized_over_recent_steps(make_segments, make_oracle_pairs) -> None:
+    segments = make_segments(200, seed=2)
+    pairs, prefs = make_oracle_pairs(segments)
+    ensemble = RewardEnsemble(SPEC, RewardModelConfig(reward_std=0.05))
+    obs = np.concatenate([s.obs for s in segments])
+    act = np.concatenate([s.actions for s in segments])
+    ensemble.fit(PreferenceData.from_pairs(pairs, prefs), epochs=2, recent=(obs, act))
+    r_hat = ensemble.predict(obs, act)
+    assert r_hat.shape == (len(obs),)
+    assert abs(float(r_hat.mean())) < 1e-4
+    assert float(r_hat.std(ddof=1)) == pytest.approx(0.05, rel=1e-3)
+    # learner's RewardFn shape: [T, N, obs] -> [T, N]
+    assert ensemble.predict(obs.reshape(50, 40, 4), act.reshape(50, 40, 2)).shape == (50, 40)
+
+
+def test_version_counts_every_change(make_segments, make_oracle_pairs) -> None:
+    pairs, prefs = make_oracle_pairs(make_segments(40, seed=3))
+    data = PreferenceData.from_pairs(pairs, prefs)
+    ensemble = RewardEnsemble(SPEC)
+    assert ensemble.version == 0
+    report = ensemble.fit(data, epochs=1)
+    assert ensemble.version == report.version > 0
+    before = ensemble.version
+    ensemble.train_step(data, [np.arange(4)] * ensemble.cfg.ensemble_size)
+    assert ensemble.version == before + 1
+    with pytest.raises(ConfigError, match="one per member"):
+        ensemble.train_step(data, [np.arange(4)])
+
+
+def test_state_dict_round_trip(tmp_path, make_segments, make_oracle_pairs) -> None:
+    segments = make_segments(60, seed=4)
+    pairs, prefs = make_oracle_pairs(segments)
+    ensemble = RewardEnsemble(SPEC, RewardModelConfig(dropout=0.1))
+    ensemble.fit(PreferenceData.from_pairs(pairs, prefs), epochs=2)
+    path = tmp_path / "reward.pt"
+    ensemble.save(path)
+    restored = RewardEnsemble.load(path)
+    obs, act = segments[0].obs, segments[0].actions
+    np.testing.assert_array_equal(ensemble.predict(obs, act), restored.predict(obs, act))
+    assert restored.version == ensemble.version and restored.l2 == ensemble.l2
+    other = RewardEnsemble(InputSpec((5,), (2,)))
+    with pytest.raises(SchemaMismatchError, match="inputs"):
+        other.load_state_dict(ensemble.state_dict())
+    wider = RewardEnsemble(SPEC, RewardModelConfig(hidden_sizes=(32,)))
+    with pytest.raises(SchemaMismatchError, match="hidden_sizes"):
+        wider.load_state_dict(ensemble.state_dict())
+
+
+def test_discrete_actions_are_one_hot_and_cnn_reads_frames() -> None:
+    spec = InputSpec((4, 84, 84), (), n_actions=6)
+    for arch in ("christiano2017", "nature"):
+        cfg = RewardModelConfig(
+            network="cnn", cnn_arch=arch, hidden_sizes=(64,), dropout=0.5, ensemble_size=2
+        )
+        ensemble = RewardEnsemble(spec, cfg)
+        rng = np.random.default_rng(0)
+        obs = rng.integers(0, 256, size=(3, 5, 4, 84, 84), dtype=np.uint8)  # [N, L, C, H, W]
+        act = rng.integers(0, 6, size=(3, 5))
+        assert ensemble.predict(obs, act).shape == (3, 5)
+        mu = torch.tensor([1.0, 0.0, 0.5])
+        data = PreferenceData(
+            torch.from_numpy(obs),
+            torch.from_numpy(act),
+            torch.from_numpy(obs[::-1].copy()),
+            torch.from_numpy(act[::-1].copy()),
+            mu,
+            ["a", "b", "c"],
+            ["synthetic"] * 3,
+        )
+        losses = ensemble.train_step(data, [np.arange(3)] * 2)
+        assert all(math.isfinite(x) for x in losses)
+    # the paper's Atari trunk (A.2) is smaller than the Nature CNN
+    small = RewardEnsemble(spec, RewardModelConfig(network="cnn", ensemble_size=1))
+    nature = RewardEnsemble(
+        spec, RewardModelConfig(network="cnn", cnn_arch="nature", ensemble_size=1)
+    )
+    count = lambda e: sum(p.numel() for p in e.members.parameters())  # noqa: E731
+    assert count(small) < count(nature)
+    with pytest.raises(ConfigError, match="needs \\[C, H, W\\]"):
+        RewardEnsemble(SPEC, RewardModelConfig(network="cnn"))
+
+
+def test_fit_refuses_empty_data() -> None:
+    ensemble = RewardEnsemble(SPEC)
+    empty = PreferenceData(
+        torch.zeros(0, 10, 4),
+        torch.zeros(0, 10, 2),
+        torch.zeros(0, 10, 4),
+        torch.zeros(0, 10, 2),
+        torch.zeros(0),
+        [],
+        [],
+    )
+    with pytest.raises(ConfigError, match="no labelled pairs"):
+        ensemble.fit(empty)
+
+
+def test_observation_standardization_is_fitted_once(make_segments, make_oracle_pairs) -> None:
+    segments = make_segments(40, seed=12)
+    for s in segments:  # shift and scale one feature far from N(0, 1)
+        s.obs[:, 2] = 100.0 + 30.0 * s.obs[:, 2]
+    pairs, prefs = make_oracle_pairs(segments)
+    data = PreferenceData.from_pairs(pairs, prefs)
+    ensemble = RewardEnsemble(SPEC)
+    ensemble.fit(data, epochs=1)
+    member = ensemble.members[0]
+    obs = np.concatenate([s.obs for s in segments])
+    assert float(member.obs_mean[2]) == pytest.approx(obs[:, 2].mean(), rel=1e-3)
+    assert float(member.obs_std[2]) == pytest.approx(obs[:, 2].std(ddof=1), rel=1e-3)
+    frozen = member.obs_mean.clone()
+    later = make_oracle_pairs(make_segments(40, seed=13))
+    ensemble.fit(PreferenceData.from_pairs(*later, id_prefix="later"), epochs=1)
+    assert torch.equal(member.obs_mean, frozen)  # frozen: the members' inputs do not shift
+    plain = RewardEnsemble(SPEC, RewardModelConfig(normalize_obs=False))
+    plain.fit(data, epochs=1)
+    assert float(plain.members[0].obs_mean.abs().max()) == 0.0

@@ -77,12 +77,18 @@ def test_same_seed_same_run():
         torch.testing.assert_close(pa, pb)
 
 
-def test_reward_fn_relabels_the_batch():
-    trainer = OnPolicyTrainer(
-        small_config(normalize_reward=False), reward_fn=lambda obs, act: obs[..., 1] * 10.0
-    )
+def test_reward_fn_relabels_the_batch_with_the_executed_actions():
+    """The reward model scores (obs, action as executed): clipped to the bounds, as segments hold."""
+    cfg = validate_config({
+        "seed": 3, "total_steps": 1024, "device": "cpu", "env": {"id": "InvertedPendulum-v5"},
+        "policy": {"init_log_std": 1.5}, "learner": {"rollout_steps": 256, "normalize_reward": False},
+    })  # fmt: skip
+    trainer = OnPolicyTrainer(cfg, reward_fn=lambda obs, act: obs[..., 1] * 10.0 + act[..., 0])
     rollout = trainer.collector.collect(make_actor(trainer.policy, trainer.np_rng), 64)
-    np.testing.assert_allclose(trainer.rewards_for(rollout), rollout.obs[..., 1] * 10.0, rtol=1e-6)
+    assert np.abs(rollout.actions).max() > 3.0  # some sampled actions lie outside [-3, 3]
+    np.testing.assert_array_equal(rollout.env_actions, np.clip(rollout.actions, -3.0, 3.0))
+    expected = rollout.obs[..., 1] * 10.0 + rollout.env_actions[..., 0]
+    np.testing.assert_allclose(trainer.rewards_for(rollout), expected, rtol=1e-6)
 
 
 def test_kl_penalty_formula_and_effect():

@@ -95,9 +95,8 @@ class Learner:
         torch.set_num_threads(cfg.torch_threads or ((os.cpu_count() or 1) if cnn else 1))
         self.policy: ActorCritic = build_policy(cfg.policy, obs_space, act_space, cfg.env.id)
         self.policy.to(self.device)
-        self.initial_policy = (
-            copy.deepcopy(self.policy).eval() if lc.kl_to_initial_coef > 0 else None
-        )
+        # pi_0: for the KL penalty (Bai et al. 2022) and the kl_to_initial metric
+        self.initial_policy: ActorCritic = copy.deepcopy(self.policy).eval()
         if lc.algo == "ppo":
             self.optimizer = torch.optim.Adam(
                 self.policy.parameters(), lr=lc.ppo.learning_rate, eps=1e-5, foreach=True
@@ -117,10 +116,10 @@ class Learner:
         r = (
             rollout.rewards
             if self.reward_fn is None
-            else self.reward_fn(rollout.obs, rollout.actions)
+            else self.reward_fn(rollout.obs, rollout.env_actions)  # as executed, as in segments
         )
         r = np.asarray(r, np.float32)
-        if self.initial_policy is not None:
+        if lc.kl_to_initial_coef > 0:
             r = kl_penalized_rewards(
                 r, rollout.logp, self._initial_logp(rollout), lc.kl_to_initial_coef
             )
@@ -130,7 +129,6 @@ class Learner:
 
     @torch.no_grad()
     def _initial_logp(self, rollout: Rollout) -> np.ndarray:
-        assert self.initial_policy is not None
         T, N = rollout.logp.shape
         obs = TorchPolicyActor._tensor(rollout.obs.reshape(T * N, *rollout.obs.shape[2:])).to(
             self.device
@@ -154,7 +152,8 @@ class Learner:
         B = rollout.num_steps
 
         def flat(x: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(x).reshape(B, *x.shape[2:]))
+            x = np.ascontiguousarray(x).reshape(B, *x.shape[2:])
+            return torch.from_numpy(x if x.flags.writeable else x.copy())  # Ray hands read-only
 
         obs = flat(rollout.obs)
         return Batch(
@@ -192,8 +191,8 @@ class Learner:
         """
         rewards = self.rewards_for(rollout)
         metrics = self.optimize(self.make_batch(rollout, rewards))
-        if self.initial_policy is not None:
-            metrics["kl_to_initial"] = float(np.mean(rollout.logp - self._initial_logp(rollout)))
+        # k1 estimate of KL(pi || pi_0) on the batch (the states and actions of pi)
+        metrics["kl_to_initial"] = float(np.mean(rollout.logp - self._initial_logp(rollout)))
         if self.policy.obs_normalizer is not None:
             flat_obs = rollout.obs.reshape(-1, *rollout.obs.shape[2:])
             self.policy.obs_normalizer.update(torch.from_numpy(flat_obs).to(self.device))
@@ -210,9 +209,7 @@ class Learner:
     def state_dict(self) -> dict[str, Any]:
         return {
             "policy": self.policy.state_dict(),
-            "initial_policy": None
-            if self.initial_policy is None
-            else self.initial_policy.state_dict(),
+            "initial_policy": self.initial_policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "reward_scaler": self.reward_scaler.state_dict(),
             "iteration": self.iteration,
@@ -224,8 +221,7 @@ class Learner:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
-        if self.initial_policy is not None and state["initial_policy"] is not None:
-            self.initial_policy.load_state_dict(state["initial_policy"])
+        self.initial_policy.load_state_dict(state["initial_policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
         self.iteration = state["iteration"]

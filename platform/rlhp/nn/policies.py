@@ -7,6 +7,7 @@ Every policy exposes the same small interface, which PPO, TRPO and the rollout l
 
 from __future__ import annotations
 
+import abc
 import math
 
 import gymnasium as gym
@@ -21,23 +22,23 @@ from rlhp.nn.layers import NatureCNN, mlp, orthogonal_
 from rlhp.nn.normalization import ObservationNormalizer
 
 
-class ActorCritic(nn.Module):
+class ActorCritic(nn.Module, abc.ABC):
     """Base class: subclasses define ``distribution`` and ``value`` and set ``obs_normalizer``
     (an :class:`ObservationNormalizer` applied to every input, or None)."""
 
     obs_normalizer: ObservationNormalizer | None  # set by each subclass's __init__
 
-    def distribution(self, obs: torch.Tensor) -> ActionDistribution:
-        raise NotImplementedError  # abstract: every subclass overrides it
+    @abc.abstractmethod
+    def distribution(self, obs: torch.Tensor) -> ActionDistribution: ...
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every subclass overrides it
+    @abc.abstractmethod
+    def value(self, obs: torch.Tensor) -> torch.Tensor: ...
 
-    def policy_parameters(self) -> list[nn.Parameter]:
-        raise NotImplementedError  # abstract: every subclass overrides it
+    @abc.abstractmethod
+    def policy_parameters(self) -> list[nn.Parameter]: ...
 
-    def value_parameters(self) -> list[nn.Parameter]:
-        raise NotImplementedError  # abstract: every subclass overrides it
+    @abc.abstractmethod
+    def value_parameters(self) -> list[nn.Parameter]: ...
 
     @torch.no_grad()
     def act(

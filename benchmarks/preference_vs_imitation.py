@@ -1,0 +1,257 @@
+"""rlhp against the ``imitation`` library's ``PreferenceComparisons`` on Pendulum-v1.
+
+Both learn Pendulum from the same number of synthetic preference labels (``--labels``,
+200) over about the same number of policy-training env steps (``--steps``, 125k), and both
+are scored by the mean TRUE return of 20 deterministic episodes. Reported per seed and as
+medians over ``--seeds``: wall time and final true return of each, and the wall-time
+ratio imitation / rlhp. Target: rlhp at least 2x faster at an equal or better return.
+
+- rlhp: in-process, ``PreferenceRun(load_config("default", ...)).run()`` (PPO, 4 envs x 256
+  steps, gamma 0.95, lr 1e-3, oracle labels, 50 of them up front). Its wall time covers
+  starting a local Ray (also reported alone), building the run, training, and the run's
+  own end-of-run report (the 20 evaluation episodes, a video, a learning curve, MLflow
+  models), in a fresh temporary MLflow store and runs directory.
+- imitation: ``benchmarks/imitation_peer.py`` in its own virtual environment
+  (``.venv-imitation``, created on first use: imitation 1.0.1 pins gymnasium 0.29 and
+  stable-baselines3 2.2, which conflict with rlhp's gymnasium). Its wall time covers
+  building the envs and models, ``PreferenceComparisons.train`` and the 20 evaluation
+  episodes; the interpreter start and imports are reported beside it
+  ("process_wall_s"). See that file for its settings and where they differ from rlhp.
+
+Env steps are counted on each side: rlhp's are its policy-training steps (its labelled
+segments are cut from those rollouts); imitation's agent trains on the same number of
+whole PPO rollouts, and its ``AgentTrainer.sample`` steps the env further to get enough
+transitions for the fragments it compares, which ``env_steps`` includes.
+
+The machine is shared: the load average before each run is recorded with it.
+
+    python benchmarks/preference_vs_imitation.py                     # seed 0, 125k steps
+    python benchmarks/preference_vs_imitation.py --seeds 0 1 2
+    python benchmarks/preference_vs_imitation.py --steps 10000       # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+VENV = ROOT / ".venv-imitation"
+PEER = HERE / "imitation_peer.py"
+TORCH = "2.13.0"  # the CPU wheel that lies on this machine; an unpinned torch brings CUDA
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def _has_imitation(python: Path) -> bool:
+    if not python.exists():
+        return False
+    probe = subprocess.run(
+        [str(python), "-c", "import imitation, stable_baselines3, torch"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def ensure_venv(venv: Path) -> Path:
+    """The imitation venv's python; create the venv first if it lacks imitation.
+
+    torch is installed first, pinned (pip takes the local CPU wheel), and stays pinned by
+    a constraint while imitation and whatever versions it resolves are installed."""
+    python = _venv_python(venv)
+    if _has_imitation(python):
+        return python
+    print(f"creating {venv} (torch=={TORCH}, then imitation) ...", flush=True)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, f"torch=={TORCH}"], check=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pin:
+        pin.write(f"torch=={TORCH}\n")
+    try:
+        subprocess.run([*pip, "imitation", "-c", pin.name], check=True)
+    finally:
+        os.unlink(pin.name)
+    if not _has_imitation(python):
+        raise SystemExit(f"{venv}: imitation still does not import after installing it")
+    return python
+
+
+def run_rlhp(seed: int, steps: int, labels: int, eval_episodes: int) -> dict:
+    """One rlhp run in this process, on a local Ray started (and timed) here."""
+    t_import = time.time()
+    import ray
+
+    from rlhp.config import load_config
+    from rlhp.runtime.cluster import connect
+    from rlhp.runtime.loop import PreferenceRun
+
+    import_s = time.time() - t_import
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="rlhp-vs-imitation-") as tmp:
+        t0 = time.time()
+        connect(None)  # PreferenceRun would start it itself; done here to time it alone
+        ray_start_s = time.time() - t0
+        cfg = load_config(
+            "default",
+            [
+                f"total_steps={steps}",
+                f"label_schedule.total_labels={labels}",
+                f"label_schedule.initial_labels={max(1, labels // 4)}",
+                f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+                f"runtime.runs_dir={tmp}/runs",
+                f"runtime.eval_episodes={eval_episodes}",
+                f"seed={seed}",
+            ],
+        )
+        result = PreferenceRun(cfg).run()
+        wall_s = time.time() - t0
+    ray.shutdown()  # the next seed starts its own Ray again
+    return {
+        "seed": seed,
+        "wall_s": wall_s,
+        "ray_start_s": ray_start_s,
+        "import_s": import_s,
+        "eval_return": result.eval_return,
+        "labels": result.labels,
+        "env_steps": result.global_step,
+        "load_avg_1min_before": load,
+    }
+
+
+def run_imitation(python: Path, seed: int, args: argparse.Namespace) -> dict:
+    """One imitation run: the peer script in the venv, its one JSON line on stdout."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log = RESULTS / f"imitation_peer_seed{seed}_steps{args.steps}.log"
+    cmd = [
+        str(python),
+        str(PEER),
+        f"--seed={seed}",
+        f"--steps={args.steps}",
+        f"--labels={args.labels}",
+        f"--eval-episodes={args.eval_episodes}",
+        f"--threads={args.peer_threads}",
+    ]
+    load = os.getloadavg()[0]
+    t0 = time.time()
+    with log.open("w") as err:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+    process_wall_s = time.time() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"imitation peer failed (exit {proc.returncode}); see {log}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out | {"process_wall_s": process_wall_s, "load_avg_1min_before": load, "log": str(log)}
+
+
+def _median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def _git_state() -> dict:
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout
+
+    return {
+        "commit": git("rev-parse", "HEAD").strip(),
+        "dirty_files": [line[3:] for line in git("status", "--porcelain").splitlines()],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--steps", type=int, default=125_000, help="env step budget of each run")
+    p.add_argument("--labels", type=int, default=200, help="synthetic label budget")
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument(
+        "--peer-threads", type=int, default=1,
+        help="torch threads of the imitation process (rlhp uses 1 per MLP process)",
+    )  # fmt: skip
+    p.add_argument("--only", choices=["rlhp", "imitation"], help="run one side only")
+    p.add_argument("--venv", type=Path, default=VENV, help="the imitation virtual environment")
+    args = p.parse_args()
+
+    if os.environ.get("RAY_ADDRESS") or Path("/tmp/ray/ray_current_cluster").exists():
+        print("note: a Ray cluster is running here; rlhp will join it rather than start its own")
+    python = ensure_venv(args.venv) if args.only != "rlhp" else None
+
+    rows: dict[str, list[dict]] = {"rlhp": [], "imitation": []}
+    for seed in args.seeds:
+        if args.only != "imitation":
+            print(f"\n=== rlhp, seed {seed}, {args.steps} steps, {args.labels} labels", flush=True)
+            rows["rlhp"].append(run_rlhp(seed, args.steps, args.labels, args.eval_episodes))
+            print(json.dumps(rows["rlhp"][-1]), flush=True)
+        if python is not None:
+            print(f"\n=== imitation, seed {seed}, {args.steps} steps, {args.labels} labels",
+                  flush=True)  # fmt: skip
+            r = run_imitation(python, seed, args)
+            rows["imitation"].append(r)
+            print(json.dumps({k: v for k, v in r.items() if k != "eval_returns"}), flush=True)
+
+    sides = [s for s in ("rlhp", "imitation") if rows[s]]
+    median = {
+        s: {k: _median(rows[s], k) for k in ("wall_s", "eval_return", "env_steps", "labels")}
+        for s in sides
+    }
+    summary: dict = {"median": median}
+    if len(sides) == 2:
+        speedup = median["imitation"]["wall_s"] / median["rlhp"]["wall_s"]
+        better = median["rlhp"]["eval_return"] >= median["imitation"]["eval_return"]
+        summary |= {
+            "speedup_imitation_over_rlhp_wall": speedup,
+            "rlhp_return_at_least_imitation": better,
+            "target_met": speedup >= 2.0 and better,
+        }
+
+    print(f"\nPendulum-v1, {args.labels} labels, {args.steps} steps, "
+          f"{args.eval_episodes} deterministic eval episodes, seeds {args.seeds}")  # fmt: skip
+    head = f"{'side':<10} {'seed':>4} {'wall s':>8} {'true return':>12} {'env steps':>10} {'labels':>6}"
+    print(head)
+    print("-" * len(head))
+    for s in sides:
+        for r in rows[s]:
+            print(f"{s:<10} {r['seed']:>4} {r['wall_s']:>8.1f} {r['eval_return']:>12.1f} "
+                  f"{r['env_steps']:>10d} {r['labels']:>6d}")  # fmt: skip
+        m = median[s]
+        print(f"{s:<10} {'med':>4} {m['wall_s']:>8.1f} {m['eval_return']:>12.1f} "
+              f"{int(m['env_steps']):>10d} {int(m['labels']):>6d}")  # fmt: skip
+    if len(sides) == 2:
+        print(f"\nwall time imitation / rlhp: {summary['speedup_imitation_over_rlhp_wall']:.2f}x; "
+              f"rlhp return >= imitation: {summary['rlhp_return_at_least_imitation']}; "
+              f"target (>= 2x at equal or better return) met: {summary['target_met']}")  # fmt: skip
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    seeds = "-".join(str(s) for s in args.seeds)
+    suffix = f"_{args.only}" if args.only else ""
+    out = RESULTS / f"preference_vs_imitation_steps{args.steps}_seeds{seeds}{suffix}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "env": "Pendulum-v1",
+                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+                "git": _git_state(),
+                "runs": rows,
+                "summary": summary,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

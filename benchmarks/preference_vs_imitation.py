@@ -188,18 +188,27 @@ def main() -> None:
     python = ensure_venv(args.venv) if args.only != "rlhp" else None
 
     rows: dict[str, list[dict]] = {"rlhp": [], "imitation": []}
+    out = _json_path(args)
     for seed in args.seeds:
         if args.only != "imitation":
             print(f"\n=== rlhp, seed {seed}, {args.steps} steps, {args.labels} labels", flush=True)
             rows["rlhp"].append(run_rlhp(seed, args.steps, args.labels, args.eval_episodes))
             print(json.dumps(rows["rlhp"][-1]), flush=True)
+            write_json(out, args, rows, complete=False)
         if python is not None:
             print(f"\n=== imitation, seed {seed}, {args.steps} steps, {args.labels} labels",
                   flush=True)  # fmt: skip
             r = run_imitation(python, seed, args)
             rows["imitation"].append(r)
             print(json.dumps({k: v for k, v in r.items() if k != "eval_returns"}), flush=True)
+            write_json(out, args, rows, complete=False)
+    summary = write_json(out, args, rows, complete=True)
+    print_table(args, rows, summary)
+    print(f"wrote {out}")
 
+
+def summarize(rows: dict[str, list[dict]]) -> dict:
+    """Medians per side; with both sides, the wall-time ratio and the target check."""
     sides = [s for s in ("rlhp", "imitation") if rows[s]]
     median = {
         s: {k: _median(rows[s], k) for k in ("wall_s", "eval_return", "env_steps", "labels")}
@@ -214,34 +223,26 @@ def main() -> None:
             "rlhp_return_at_least_imitation": better,
             "target_met": speedup >= 2.0 and better,
         }
+    return summary
 
-    print(f"\nPendulum-v1, {args.labels} labels, {args.steps} steps, "
-          f"{args.eval_episodes} deterministic eval episodes, seeds {args.seeds}")  # fmt: skip
-    head = f"{'side':<10} {'seed':>4} {'wall s':>8} {'true return':>12} {'env steps':>10} {'labels':>6}"
-    print(head)
-    print("-" * len(head))
-    for s in sides:
-        for r in rows[s]:
-            print(f"{s:<10} {r['seed']:>4} {r['wall_s']:>8.1f} {r['eval_return']:>12.1f} "
-                  f"{r['env_steps']:>10d} {r['labels']:>6d}")  # fmt: skip
-        m = median[s]
-        print(f"{s:<10} {'med':>4} {m['wall_s']:>8.1f} {m['eval_return']:>12.1f} "
-              f"{int(m['env_steps']):>10d} {int(m['labels']):>6d}")  # fmt: skip
-    if len(sides) == 2:
-        print(f"\nwall time imitation / rlhp: {summary['speedup_imitation_over_rlhp_wall']:.2f}x; "
-              f"rlhp return >= imitation: {summary['rlhp_return_at_least_imitation']}; "
-              f"target (>= 2x at equal or better return) met: {summary['target_met']}")  # fmt: skip
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def _json_path(args: argparse.Namespace) -> Path:
     seeds = "-".join(str(s) for s in args.seeds)
     suffix = f"_{args.only}" if args.only else ""
-    out = RESULTS / f"preference_vs_imitation_steps{args.steps}_seeds{seeds}{suffix}.json"
+    return RESULTS / f"preference_vs_imitation_steps{args.steps}_seeds{seeds}{suffix}.json"
+
+
+def write_json(out: Path, args: argparse.Namespace, rows: dict, complete: bool) -> dict:
+    """(Re)write the results file; after every run, so a stopped benchmark leaves its part."""
+    summary = summarize(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
             {
                 "env": "Pendulum-v1",
+                "complete": complete,
                 "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                 "git": _git_state(),
                 "runs": rows,
@@ -250,7 +251,25 @@ def main() -> None:
             indent=2,
         )
     )
-    print(f"wrote {out}")
+    return summary
+
+
+def print_table(args: argparse.Namespace, rows: dict, summary: dict) -> None:
+    print(f"\nPendulum-v1, {args.labels} labels, {args.steps} steps, "
+          f"{args.eval_episodes} deterministic eval episodes, seeds {args.seeds}")  # fmt: skip
+    head = f"{'side':<10} {'seed':>4} {'wall s':>8} {'true return':>12} {'env steps':>10} {'labels':>6}"
+    print(head)
+    print("-" * len(head))
+    for s, m in summary["median"].items():
+        for r in rows[s]:
+            print(f"{s:<10} {r['seed']:>4} {r['wall_s']:>8.1f} {r['eval_return']:>12.1f} "
+                  f"{r['env_steps']:>10d} {r['labels']:>6d}")  # fmt: skip
+        print(f"{s:<10} {'med':>4} {m['wall_s']:>8.1f} {m['eval_return']:>12.1f} "
+              f"{int(m['env_steps']):>10d} {int(m['labels']):>6d}")  # fmt: skip
+    if "target_met" in summary:
+        print(f"\nwall time imitation / rlhp: {summary['speedup_imitation_over_rlhp_wall']:.2f}x; "
+              f"rlhp return >= imitation: {summary['rlhp_return_at_least_imitation']}; "
+              f"target (>= 2x at equal or better return) met: {summary['target_met']}")  # fmt: skip
 
 
 if __name__ == "__main__":

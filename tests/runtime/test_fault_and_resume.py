@@ -18,7 +18,8 @@ from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
 from rlhp.runtime.loop import PreferenceRun
 
-SHORT = ["total_steps=8192", "env.num_envs=2", "learner.rollout_steps=256",
+# two rollout workers of one env each: 512 steps per iteration, rollouts stacked by the learner
+SHORT = ["total_steps=8192", "env.num_envs=1", "runtime.num_rollout_workers=2", "learner.rollout_steps=256",
          "label_schedule.total_labels=60", "label_schedule.initial_labels=10",
          "runtime.checkpoint_every=2", "runtime.reward_fit_interval_s=0.2"]  # fmt: skip
 

@@ -195,12 +195,21 @@ class PreferenceRun:
 
     # ------------------------------------------------------------------ the loop
     def _sample(self, policy_ref: ray.ObjectRef, version: int) -> list[Rollout]:
-        """One rollout from every worker; a worker that dies is restarted and asked again."""
+        """One rollout from every worker, in parallel; a worker that dies is restarted by
+        Ray and asked again."""
         attempts = self.cfg.runtime.max_actor_restarts
-        return [
-            _retry(lambda w=w: w.sample.remote(policy_ref, version), "rollout worker", attempts)
-            for w in self.workers
-        ]
+        refs = [w.sample.remote(policy_ref, version) for w in self.workers]
+        rollouts = []
+        for w, ref in zip(self.workers, refs, strict=True):
+            try:
+                rollouts.append(ray.get(ref))
+            except RayActorError:
+                rollouts.append(
+                    _retry(
+                        lambda w=w: w.sample.remote(policy_ref, version), "rollout worker", attempts
+                    )
+                )
+        return rollouts
 
     def _initial_labels(self) -> None:
         """Section 2.2.4 / appendix A: the first labels come from the random policy's

@@ -33,10 +33,11 @@ class Labeling:
         spec: InputSpec,
         label_dir: str,
         buffer: Any,
+        run_id: str,
         max_per_round: int = 50,
     ) -> None:
         cfg = RunConfig.model_validate(cfg_data)
-        self.cfg, self.buffer, self.max_per_round = cfg, buffer, max_per_round
+        self.cfg, self.buffer, self.run_id, self.max_per_round = cfg, buffer, run_id, max_per_round
         self.schedule = LabelSchedule(cfg.label_schedule)
         self.store = LabelStore(label_dir)
         self.selector = make_selector(cfg.query)
@@ -44,7 +45,6 @@ class Labeling:
         self.labeler: Labeler = SimulatedTeacher(cfg.teacher)
         self.ensemble = RewardEnsemble(spec, cfg.reward_model)
         self.ensemble_version = -1
-        self.rounds = len(self.store)  # distinct candidate seeds after a restart
 
     def asked(self) -> int:
         return len(self.store)
@@ -62,11 +62,11 @@ class Labeling:
             self.ensemble_version = reward_state["version"]
         # before the first reward model, there is nothing to disagree about: ask random pairs
         selector = self.selector if self.ensemble_version >= 0 else self.random_selector
-        self.rounds += 1
+        asked = self.asked()  # durable: seeds and ids below continue correctly after a restart
         candidates = ray.get(
             self.buffer.sample_candidates.remote(
                 k * self.cfg.query.candidate_multiplier,
-                [self.cfg.query.seed, self.rounds, int.from_bytes(os.urandom(4), "little")],
+                [self.cfg.query.seed, asked],
                 self.cfg.query.same_env_only,
             )
         )
@@ -79,7 +79,14 @@ class Labeling:
             candidates, self.ensemble if self.ensemble_version >= 0 else None, k
         )
         answers = self.labeler.label(pairs)
-        records = to_label_records(pairs, answers, self.labeler, selector.name)
+        ids = iter(range(asked, asked + len(pairs)))
+        records = to_label_records(
+            pairs,
+            answers,
+            self.labeler,
+            selector.name,
+            make_id=lambda: f"{self.run_id}-{next(ids):07d}",
+        )
         ray.get(self.buffer.pin.remote([s for r in records for s in (r.left, r.right)]))
         self.store.append(records)  # fsynced: the labels are acknowledged from here on
         return out | {"asked": self.asked(), "new": len(records), "acked_at": time.time()}

@@ -32,15 +32,13 @@ class RolloutWorker:
         cfg = RunConfig.model_validate(cfg_data)
         torch.set_num_threads(1)
         self.cfg, self.index, self.buffer = cfg, index, buffer
-        # a restarted worker must not replay the same episodes: mix in a fresh nonce
-        nonce = int.from_bytes(os.urandom(4), "little")
         seed = cfg.seed + 1_000 * (index + 1)
         self.env = make_vector_env(cfg.env, seed)
         self.policy = build_policy(
             cfg.policy, self.env.single_observation_space, self.env.single_action_space, cfg.env.id
         )
         self.collector = RolloutCollector(self.env, seed)
-        self.rng = np.random.default_rng([seed, nonce])
+        self.rng = np.random.default_rng(seed)
         self.cutter = (
             SegmentCutter(
                 env_id=cfg.env.id,

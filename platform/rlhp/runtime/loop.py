@@ -160,7 +160,7 @@ class PreferenceRun:
             self.labeling = (
                 ray.remote(Labeling)
                 .options(num_cpus=0, **restarts)
-                .remote(data, self.spec, str(self.run_dir / "labels"), self.buffer)
+                .remote(data, self.spec, str(self.run_dir / "labels"), self.buffer, self.run_id)
             )
         self.steps_per_iteration = cfg.learner.rollout_steps * total_envs
         self.num_iterations = max(1, math.ceil(cfg.total_steps / self.steps_per_iteration))

@@ -14,6 +14,7 @@ class TrackingConfig(BaseModel):
     uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI")
     experiment: str = Field("rlhp", min_length=1, description="MLflow experiment name")
     artifact_location: str | None = Field(
-        None, description="artifact root of new experiments; default: mlartifacts/ beside a SQLite store"
+        None,
+        description="artifact root of new experiments; default: mlartifacts/ beside a SQLite store",
     )
     run_name: str | None = Field(None, description="MLflow run name; default: env and algorithm")

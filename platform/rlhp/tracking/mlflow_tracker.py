@@ -51,7 +51,9 @@ class MlflowTracker:
             try:
                 run = self.client.get_run(run_id)
             except Exception as err:  # MlflowException for an unknown id; anything for a bad store
-                raise ConfigError(f"--resume: no MLflow run {run_id!r} in {cfg.uri} ({err})") from None
+                raise ConfigError(
+                    f"--resume: no MLflow run {run_id!r} in {cfg.uri} ({err})"
+                ) from None
             self.run_id = run.info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
             return
@@ -59,9 +61,13 @@ class MlflowTracker:
         experiment_id = (
             experiment.experiment_id
             if experiment
-            else self.client.create_experiment(cfg.experiment, artifact_location=artifact_location(cfg))
+            else self.client.create_experiment(
+                cfg.experiment, artifact_location=artifact_location(cfg)
+            )
         )
-        self.run_id = self.client.create_run(experiment_id, run_name=cfg.run_name or run_name).info.run_id
+        self.run_id = self.client.create_run(
+            experiment_id, run_name=cfg.run_name or run_name
+        ).info.run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:6000]) for k, v in flatten(params).items()]
@@ -70,7 +76,9 @@ class MlflowTracker:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v == v]  # drop NaN
+        batch = [
+            Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v == v
+        ]  # drop NaN
         if batch:
             self.client.log_batch(self.run_id, metrics=batch)
 

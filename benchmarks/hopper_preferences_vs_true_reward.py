@@ -56,14 +56,23 @@ def main() -> None:
     )
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--presets", default="mujoco_true_reward,mujoco_synthetic",
+        help="run only these (comma list); the ratio uses the newest result file of each",
+    )  # fmt: skip
     args = p.parse_args()
     RESULTS.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="rlhp-hopper-"))
-    out = [
-        run(preset, args.steps, args.seed, work)
-        for preset in ("mujoco_true_reward", "mujoco_synthetic")
-    ]
-    ratio = out[1]["eval_return"] / out[0]["eval_return"]
+    for preset in args.presets.split(","):
+        result = run(preset, args.steps, args.seed, work)
+        (RESULTS / f"hopper_parity_{preset}_seed{args.seed}.json").write_text(
+            json.dumps(result, indent=2)
+        )
+    out = []
+    for preset in ("mujoco_true_reward", "mujoco_synthetic"):
+        path = RESULTS / f"hopper_parity_{preset}_seed{args.seed}.json"
+        if path.exists():
+            out.append(json.loads(path.read_text()))
     print(
         f"\n{'preset':20s} {'labels':>6s} {'eval return':>12s} {'train return':>13s} {'wall s':>7s}"
     )
@@ -71,8 +80,10 @@ def main() -> None:
         print(
             f"{r['preset']:20s} {r['labels']:6d} {r['eval_return']:12.0f} {r['recent_train_return']:13.0f} {r['wall_s']:7.0f}"
         )
-    print(f"preferences / true reward (eval return): {ratio:.2f}")
-    (RESULTS / "hopper_parity.json").write_text(json.dumps({"runs": out, "ratio": ratio}, indent=2))
+    if len(out) == 2:
+        print(
+            f"preferences / true reward (eval return): {out[1]['eval_return'] / out[0]['eval_return']:.2f}"
+        )
 
 
 if __name__ == "__main__":

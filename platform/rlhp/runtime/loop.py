@@ -231,6 +231,25 @@ class PreferenceRun:
         self.pending_metrics |= fit["metrics"]
 
     def run(self, progress: ProgressFn | None = None) -> RunResult:
+        """Build the actors, run to ``total_steps``, report; Ctrl-C checkpoints and re-raises.
+
+        The MLflow run ends FINISHED, KILLED (interrupted) or FAILED, and this run's actors
+        are killed in every case.
+        """
+        self.workers, self.learner = [], None
+        status = "FAILED"
+        try:
+            result = self._run(progress)
+            status = "FINISHED"
+            return result
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            self.tracker.finish(status)
+            self._shutdown()
+
+    def _run(self, progress: ProgressFn | None) -> RunResult:
         self._build()
         self._restore()
         self.t_start = time.time()
@@ -239,21 +258,19 @@ class PreferenceRun:
         self.pending_metrics: dict[str, float] = {}
         recent_returns: deque[float] = deque(maxlen=100)
         attempts = self.cfg.runtime.max_actor_restarts
-        policy_ref = ray.put(
-            _retry(lambda: self.learner.policy_state.remote(), "learner", attempts)
-        )
-        version = self.iteration
-        rollouts = self._sample(policy_ref, version)
+        policy_state = _retry(lambda: self.learner.policy_state.remote(), "learner", attempts)
+        policy_ref = ray.put(policy_state)
+        rollouts = self._sample(policy_ref, self.iteration)
+        labels = 0
         if self.preferences:
             if (self.run_dir / "reward_model.pt").exists():  # resumed: the trainer reloaded it
                 state = _retry(lambda: self.trainer.state.remote(), "reward trainer", attempts)
                 self.reward_ref, self.reward_version = ray.put(state), state["version"]
             else:
                 self._initial_labels()
+            labels = _retry(lambda: self.labeling.asked.remote(), "labeling", attempts)
         pending_label = pending_fit = None
-        labels = 0
         used_versions: set[int] = set()
-        status = "FAILED"
         try:
             while self.iteration < self.num_iterations:
                 t_iter = time.time()
@@ -265,32 +282,33 @@ class PreferenceRun:
                     out = ray.get(self.learner.update.remote(rollouts, self.reward_ref))
                 except RayActorError:
                     self._recover_learner()
-                    policy_ref = ray.put(
-                        _retry(lambda: self.learner.policy_state.remote(), "learner", attempts)
+                    policy_state = _retry(
+                        lambda: self.learner.policy_state.remote(), "learner", attempts
                     )
+                    policy_ref = ray.put(policy_state)
                     rollouts = self._sample(policy_ref, self.iteration)
                     continue
                 self.iteration += 1
                 self.global_step = out["global_step"]
-                policy_ref = ray.put(out["policy_state"])
-                if self.iteration < self.num_iterations:
-                    next_rollouts = self._sample(policy_ref, out["policy_version"])
+                policy_state = out["policy_state"]
+                policy_ref = ray.put(policy_state)
                 for r in rollouts:
                     recent_returns.extend(r.episode_returns)
+                if self.iteration < self.num_iterations:
+                    rollouts = self._sample(policy_ref, out["policy_version"])
                 metrics = dict(out["metrics"]) | self.pending_metrics
                 self.pending_metrics = {}
                 rv = out["reward_version"]
                 if self.preferences and rv >= 0 and rv not in used_versions:
-                    used_versions.add(rv)
+                    used_versions.add(rv)  # first update with this reward model
                     metrics["label_to_policy_latency_s"] = time.time() - self.reward_label_time.get(
                         rv, time.time()
                     )
-                iter_s = time.time() - t_iter
                 metrics |= {
                     "true_episode_return": float(np.mean(recent_returns))
                     if recent_returns
                     else float("nan"),
-                    "env_steps_per_s": self.steps_per_iteration / iter_s,
+                    "env_steps_per_s": self.steps_per_iteration / (time.time() - t_iter),
                     "learner_updates_per_s": 1.0 / max(out["metrics"]["learner_update_s"], 1e-9),
                     "labels": float(labels),
                     "reward_model_version": float(self.reward_version),
@@ -306,35 +324,22 @@ class PreferenceRun:
                     )
                 if self.iteration % self.cfg.runtime.checkpoint_every == 0:
                     self._checkpoint()
-                if self.iteration < self.num_iterations:
-                    rollouts = next_rollouts
-            if (
-                pending_label is not None
-            ):  # let the round in flight finish: acknowledged labels count
+            if pending_label is not None:  # the round in flight finishes: its labels count
                 labels = self._settle_labels(pending_label, labels)
-            self._checkpoint()
-            eval_return = self._report(out["policy_state"] if self.iteration else None, progress)
-            status = "FINISHED"
         except KeyboardInterrupt:
             self._checkpoint()
-            status = "KILLED"
             raise
-        finally:
-            self.tracker.finish(status)
-            self._shutdown()
+        self._checkpoint()
+        eval_return = self._report(policy_state, progress)
         return RunResult(
             self.run_id, self.run_dir, self.global_step, labels,
             float(np.mean(recent_returns)) if recent_returns else float("nan"), eval_return,
         )  # fmt: skip
 
-    def _report(
-        self, policy_state: dict[str, torch.Tensor] | None, progress: ProgressFn | None
-    ) -> float:
+    def _report(self, policy_state: dict[str, torch.Tensor], progress: ProgressFn | None) -> float:
         """Evaluation, video, learning curve and MLflow models of the finished run."""
         from rlhp.runtime import report
 
-        if policy_state is None:
-            policy_state = ray.get(self.learner.policy_state.remote())
         policy = report.load_policy(self.cfg, policy_state)
         out_dir = self.run_dir / "report"
         out_dir.mkdir(exist_ok=True)
@@ -377,11 +382,10 @@ class PreferenceRun:
 
     def _shutdown(self) -> None:
         """Kill this run's actors (the Ray cluster itself stays up)."""
-        actors = [*self.workers, self.learner]
-        if self.preferences:
-            actors += [self.trainer, self.labeling, self.buffer]
-        for a in actors:
-            ray.kill(a, no_restart=True)
+        names = ("learner", "trainer", "labeling", "buffer")
+        for actor in [*self.workers, *(getattr(self, n, None) for n in names)]:
+            if actor is not None:
+                ray.kill(actor, no_restart=True)
 
     def _poll_preferences(
         self, pending_label: Any, pending_fit: Any, labels: int

@@ -64,6 +64,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     bar = tqdm(total=cfg.total_steps, unit="step", dynamic_ncols=True, disable=args.quiet)
 
     def progress(m: dict[str, float]) -> None:
+        # steps, true episode return, env steps/s; labels and predicted episode return (r_hat)
         if "message" in m:
             bar.write(f"rlhp: {m['message']}")
             return
@@ -72,7 +73,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if run.preferences:
             postfix |= {
                 "labels": f"{m['labels']:.0f}",
-                "r_hat": f"{m.get('predicted_reward_mean', float('nan')):.2f}",
+                "pred_ret": f"{m.get('predicted_episode_return', float('nan')):.1f}",
             }
         bar.set_postfix(postfix, refresh=True)
 

@@ -39,6 +39,7 @@ class LearnerActor:
             else None
         )
         self.reward_version = -1
+        self.predicted_return = np.zeros(num_envs)  # running sum of r_hat per env's episode
         self.learner = Learner(cfg, obs_space, act_space, num_envs, reward_fn=self.reward_model)
 
     def update(
@@ -54,10 +55,7 @@ class LearnerActor:
         _, metrics = self.learner.update(rollout)
         metrics["learner_update_s"] = time.perf_counter() - t0
         if self.reward_model is not None:
-            # predicted (normalized) return per step, next to the true one
-            metrics["predicted_reward_mean"] = float(
-                np.mean(self.reward_model(rollout.obs, rollout.env_actions))
-            )
+            metrics |= self._predicted_returns(rollout)
         return {
             "metrics": metrics,
             "policy_state": self.learner.policy_state(),
@@ -65,6 +63,22 @@ class LearnerActor:
             "global_step": self.learner.global_step,
             "reward_version": self.reward_version,
         }
+
+    def _predicted_returns(self, rollout: Rollout) -> dict[str, float]:
+        """Mean r_hat per step, and the mean predicted return of the episodes that ended."""
+        assert self.reward_model is not None
+        r_hat = self.reward_model(rollout.obs, rollout.env_actions)
+        finished: list[float] = []
+        for t in range(r_hat.shape[0]):
+            self.predicted_return += r_hat[t]
+            ends = rollout.episode_ends[t]
+            if ends.any():
+                finished += self.predicted_return[ends].tolist()
+                self.predicted_return[ends] = 0.0
+        out = {"predicted_reward_mean": float(r_hat.mean())}
+        if finished:
+            out["predicted_episode_return"] = float(np.mean(finished))
+        return out
 
     def policy_state(self) -> dict[str, torch.Tensor]:
         return self.learner.policy_state()

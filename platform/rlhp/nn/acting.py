@@ -115,6 +115,8 @@ class TorchPolicyActor:
 
     @staticmethod
     def _tensor(obs: np.ndarray) -> torch.Tensor:
+        if not obs.flags.writeable:  # arrays from Ray's object store are read-only
+            obs = obs.copy()
         return (
             torch.from_numpy(obs)
             if obs.dtype == np.uint8

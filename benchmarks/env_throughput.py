@@ -63,7 +63,11 @@ def _timed(step: Callable[[int], int], seconds: float) -> tuple[float, float]:
 
 def raw_loop(env_id: str, actions: np.ndarray, **make_kwargs) -> Callable[[int], int]:
     """One gymnasium env with its default wrappers, reset when an episode ends."""
-    env = gym.make(env_id, **make_kwargs)
+    return single_env_loop(gym.make(env_id, **make_kwargs), actions)
+
+
+def single_env_loop(env: gym.Env, actions: np.ndarray) -> Callable[[int], int]:
+    """Step ``env`` with ``actions`` in turn, resetting when an episode ends."""
     env.reset(seed=0)
     n = len(actions)
 
@@ -99,16 +103,7 @@ def python_atari_loop(actions: np.ndarray) -> Callable[[int], int] | None:
     env = FrameStackObservation(
         AtariPreprocessing(gym.make("PongNoFrameskip-v4"), frame_skip=4, noop_max=30), 4
     )
-    env.reset(seed=0)
-    n = len(actions)
-
-    def step(i: int) -> int:
-        _, _, terminated, truncated, _ = env.step(actions[i % n])
-        if terminated or truncated:
-            env.reset()
-        return 1
-
-    return step
+    return single_env_loop(env, actions)
 
 
 def measure(

@@ -21,6 +21,7 @@ import yaml
 
 from rlhp.config import validate_config
 from rlhp.envs import make_vector_env
+from rlhp.nn.acting import TorchPolicyActor
 from rlhp.preference.ensemble import RewardEnsemble
 from rlhp.preference.networks import InputSpec
 from rlhp.runtime import report
@@ -64,11 +65,7 @@ def main() -> None:
         ]
         policy = report.load_policy(run_cfg, state)
 
-        def act(obs: np.ndarray, policy=policy) -> np.ndarray:
-            with torch.no_grad():
-                return policy.distribution(torch.as_tensor(obs, dtype=torch.float32)).mode().numpy()
-
-        policies[f"{run.name[:8]} ({run_cfg.runtime.reward})"] = act
+        policies[f"{run.name[:8]} ({run_cfg.runtime.reward})"] = TorchPolicyActor(policy).mode
     print(
         f"{'policy':28s} {'true return':>12s} {'sum r_hat':>10s} {'corr(r_hat, r) per step':>24s}"
     )

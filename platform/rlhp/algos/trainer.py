@@ -315,9 +315,8 @@ def evaluate_policy(
         obs, _ = env.reset(seed=seed + ep)
         done, total = False, 0.0
         while not done:
-            with torch.no_grad():
-                dist = actor.policy.distribution(actor._tensor(np.asarray(obs)[None]))
-                a = (dist.mode() if deterministic else dist.sample()).numpy()[0]
+            batch = np.asarray(obs)[None]
+            a = actor.mode(batch)[0] if deterministic else actor.act(batch)[0][0]
             if isinstance(env.action_space, gym.spaces.Box):
                 a = np.clip(a, env.action_space.low, env.action_space.high)
             obs, r, term, trunc, info = env.step(a)

@@ -127,6 +127,11 @@ class TorchPolicyActor:
         with torch.no_grad():
             return self.policy.value(self._tensor(obs)).numpy()
 
+    def mode(self, obs: np.ndarray) -> np.ndarray:
+        """The most likely action for a batch of observations (evaluation, videos)."""
+        with torch.no_grad():
+            return self.policy.distribution(self._tensor(obs)).mode().numpy()
+
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, logp, v = self.policy.act(self._tensor(obs))
         return a.numpy(), logp.numpy(), v.numpy()

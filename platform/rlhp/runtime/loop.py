@@ -70,16 +70,14 @@ def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space]:
     return obs_space, act_space
 
 
-def _retry(call: Callable[[], Any], what: str, attempts: int) -> Any:
+def _retry(call: Callable[[], Any], attempts: int) -> Any:
     """``ray.get(call())``, issued again while the actor is being restarted by Ray."""
-    for attempt in range(attempts + 1):
+    for _ in range(attempts):
         try:
             return ray.get(call())
         except RayActorError:
-            if attempt == attempts:
-                raise
-            time.sleep(1.0)
-    raise AssertionError(what)  # unreachable
+            time.sleep(1.0)  # Ray is restarting the actor
+    return ray.get(call())  # the last try raises if the actor is still gone
 
 
 class PreferenceRun:
@@ -168,7 +166,7 @@ class PreferenceRun:
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self) -> None:
         state = {
-            "learner": _retry(lambda: self.learner.state_dict.remote(), "learner", 3),
+            "learner": _retry(lambda: self.learner.state_dict.remote(), 3),
             "iteration": self.iteration,
             "global_step": self.global_step,
             "reward_version": self.reward_version,
@@ -204,11 +202,7 @@ class PreferenceRun:
             try:
                 rollouts.append(ray.get(ref))
             except RayActorError:
-                rollouts.append(
-                    _retry(
-                        lambda w=w: w.sample.remote(policy_ref, version), "rollout worker", attempts
-                    )
-                )
+                rollouts.append(_retry(lambda w=w: w.sample.remote(policy_ref, version), attempts))
         return rollouts
 
     def _initial_labels(self) -> None:
@@ -258,17 +252,17 @@ class PreferenceRun:
         self.pending_metrics: dict[str, float] = {}
         recent_returns: deque[float] = deque(maxlen=100)
         attempts = self.cfg.runtime.max_actor_restarts
-        policy_state = _retry(lambda: self.learner.policy_state.remote(), "learner", attempts)
+        policy_state = _retry(lambda: self.learner.policy_state.remote(), attempts)
         policy_ref = ray.put(policy_state)
         rollouts = self._sample(policy_ref, self.iteration)
         labels = 0
         if self.preferences:
             if (self.run_dir / "reward_model.pt").exists():  # resumed: the trainer reloaded it
-                state = _retry(lambda: self.trainer.state.remote(), "reward trainer", attempts)
+                state = _retry(lambda: self.trainer.state.remote(), attempts)
                 self.reward_ref, self.reward_version = ray.put(state), state["version"]
             else:
                 self._initial_labels()
-            labels = _retry(lambda: self.labeling.asked.remote(), "labeling", attempts)
+            labels = _retry(lambda: self.labeling.asked.remote(), attempts)
         pending_label = pending_fit = None
         used_versions: set[int] = set()
         try:
@@ -282,9 +276,7 @@ class PreferenceRun:
                     out = ray.get(self.learner.update.remote(rollouts, self.reward_ref))
                 except RayActorError:
                     self._recover_learner()
-                    policy_state = _retry(
-                        lambda: self.learner.policy_state.remote(), "learner", attempts
-                    )
+                    policy_state = _retry(lambda: self.learner.policy_state.remote(), attempts)
                     policy_ref = ray.put(policy_state)
                     rollouts = self._sample(policy_ref, self.iteration)
                     continue
@@ -378,7 +370,7 @@ class PreferenceRun:
             out = ray.get(pending_label)
             return int(out["asked"])
         except RayActorError:
-            return int(_retry(lambda: self.labeling.asked.remote(), "labeling", 3))
+            return int(_retry(lambda: self.labeling.asked.remote(), 3))
 
     def _shutdown(self) -> None:
         """Kill this run's actors (the Ray cluster itself stays up)."""
@@ -418,10 +410,8 @@ class PreferenceRun:
         attempts = self.cfg.runtime.max_actor_restarts
         if self.last_checkpoint is not None:
             state = self.last_checkpoint
-            _retry(
-                lambda: self.learner.load_state_dict.remote(state["learner"]), "learner", attempts
-            )
+            _retry(lambda: self.learner.load_state_dict.remote(state["learner"]), attempts)
             self.iteration, self.global_step = state["iteration"], state["global_step"]
         else:
-            _retry(lambda: self.learner.pid.remote(), "learner", attempts)
+            _retry(lambda: self.learner.pid.remote(), attempts)
             self.iteration, self.global_step = 0, 0

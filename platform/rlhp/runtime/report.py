@@ -8,10 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import torch
@@ -21,6 +17,7 @@ from rlhp.config import RunConfig
 from rlhp.envs import make_vector_env
 from rlhp.envs.render import record_policy_video
 from rlhp.errors import ConfigError
+from rlhp.nn.acting import TorchPolicyActor
 from rlhp.nn.policies import ActorCritic, build_policy
 
 
@@ -41,27 +38,27 @@ def evaluate(cfg: RunConfig, policy: ActorCritic, episodes: int) -> list[float]:
     returns: list[float] = []
     obs, _ = env.reset(seed=cfg.seed + 10_000)
     total = 0.0
-    with torch.no_grad():
-        while len(returns) < episodes:
-            t_obs = (
-                torch.from_numpy(obs)
-                if obs.dtype == np.uint8
-                else torch.as_tensor(obs, dtype=torch.float32)
-            )
-            action = policy.distribution(t_obs).mode().numpy()
-            if isinstance(env.single_action_space, gym.spaces.Box):
-                action = np.clip(action, env.single_action_space.low, env.single_action_space.high)
-            obs, r, term, trunc, infos = env.step(action)
-            total += float(infos.get("true_reward", r)[0])
-            if term[0] or trunc[0]:
-                returns.append(total)
-                total = 0.0
+    actor = TorchPolicyActor(policy)
+    while len(returns) < episodes:
+        action = actor.mode(obs)
+        if isinstance(env.single_action_space, gym.spaces.Box):
+            action = np.clip(action, env.single_action_space.low, env.single_action_space.high)
+        obs, r, term, trunc, infos = env.step(action)
+        total += float(infos.get("true_reward", r)[0])
+        if term[0] or trunc[0]:
+            returns.append(total)
+            total = 0.0
     env.close()
     return returns
 
 
 def learning_curve(client: MlflowClient, run_id: str, path: Path) -> Path:
     """True episode return (and labels) against env steps, from the run's own metrics."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 4))
     hist = client.get_metric_history(run_id, "true_episode_return")
     ax.plot([m.step for m in hist], [m.value for m in hist], label="true episode return")
@@ -84,18 +81,10 @@ def learning_curve(client: MlflowClient, run_id: str, path: Path) -> Path:
 def video(cfg: RunConfig, policy: ActorCritic, path: Path, steps: int = 300) -> Path | str:
     """An evaluation video, or the reason there is none (an env that cannot render)."""
 
-    def act(obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            t = (
-                torch.from_numpy(obs)
-                if obs.dtype == np.uint8
-                else torch.as_tensor(obs, dtype=torch.float32)
-            )
-            a = policy.distribution(t).mode().numpy()
-        return a
-
     try:
-        return record_policy_video(cfg.env, act, path, seed=cfg.seed, num_steps=steps).video
+        return record_policy_video(
+            cfg.env, TorchPolicyActor(policy).mode, path, seed=cfg.seed, num_steps=steps
+        ).video
     except (ConfigError, ImportError, gym.error.DependencyNotInstalled) as err:
         return f"no evaluation video: {err}"
 

@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=_cmd_config)
     presets = sub.add_parser("presets", help="list the presets")
     presets.set_defaults(func=_cmd_presets)
+    from rlhp.cluster.jobs_cli import add_job_commands
+    from rlhp.cluster.k8s_cli import add_k8s_commands
+
+    add_job_commands(sub)  # rlhp submit, rlhp sweep
+    add_k8s_commands(sub)  # rlhp k8s submit|status|logs
     return parser
 
 

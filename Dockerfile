@@ -20,8 +20,9 @@ ENV PATH=/opt/rlhp/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY platform ./platform
+# psycopg2: the MLflow server of deploy/k8s runs from this image on a PostgreSQL store
 RUN pip install --no-cache-dir ${PIP_EXTRA_ARGS} "${TORCH_SPEC}" \
-    && pip install --no-cache-dir .
+    && pip install --no-cache-dir . "psycopg2-binary>=2.9"
 
 # ---- runtime stage: the venv, headless GL for MuJoCo, no compilers ------------------------
 FROM ${BASE_IMAGE} AS runtime
@@ -40,5 +41,7 @@ RUN groupadd --gid 1000 rlhp && useradd --uid 1000 --gid 1000 --create-home rlhp
 USER 1000:1000
 WORKDIR /home/rlhp
 COPY --chown=1000:1000 jobs ./jobs
+# Ray GCS, dashboard, client; labelling web app; MLflow server (deploy/k8s)
+EXPOSE 6379 8265 10001 8000 5000
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["rlhp", "--help"]

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# System libraries rlhp needs beyond pip: EGL / OSMesa for headless MuJoCo rendering.
-# Installs them with apt when they are missing (root or sudo); does nothing when present.
+# System packages rlhp needs beyond pip, installed with apt only when missing (root or sudo):
+#   always:  EGL / OSMesa for headless MuJoCo rendering
+#   --test:  also Debian's chromium, which the labelling app's browser test drives
 set -euo pipefail
-missing=()
+packages=()
 for lib in libEGL.so.1 libGL.so.1 libOSMesa.so; do
-  ldconfig -p | grep -q "$lib" || missing+=("$lib")
+  ldconfig -p | grep -q "$lib" || packages+=(libegl1 libgl1 libosmesa6)
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null; then
+  packages+=(chromium)
+fi
+[ ${#packages[@]} -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "installing system libraries for ${missing[*]}" >&2
+mapfile -t unique < <(printf '%s\n' "${packages[@]}" | sort -u)
+echo "installing system packages: ${unique[*]}" >&2
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libegl1 libgl1 libosmesa6 >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${unique[@]}" >/dev/null

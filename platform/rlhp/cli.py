@@ -28,6 +28,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides, plus ``--feedback human`` as ``feedback.mode=human``."""
+    extra = [f"feedback.mode={args.feedback}"] if getattr(args, "feedback", None) else []
+    return [*extra, *args.overrides]
+
+
 def _cmd_presets(_: argparse.Namespace) -> int:
     from rlhp.config import preset_names
 
@@ -48,14 +54,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from rlhp.config import load_config
     from rlhp.runtime.loop import PreferenceRun
 
+    overrides = _overrides(args)
     cfg = (
         None
-        if args.resume and not args.overrides and args.preset is None
-        else load_config(args.preset, args.overrides)
+        if args.resume and not overrides and args.preset is None
+        else load_config(args.preset, overrides)
     )
     run = PreferenceRun(cfg, resume_run_id=args.resume)
     cfg = run.cfg
-    mode = "synthetic preferences" if run.preferences else "true reward"
+    mode = (
+        ("human preferences" if run.human else "synthetic preferences")
+        if run.preferences
+        else "true reward"
+    )
     verb = "resuming" if args.resume else "starting"
     print(
         f"rlhp: {verb} run {run.run_id}: {cfg.learner.algo.upper()} on {cfg.env.id} from {mode}, "
@@ -120,6 +131,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_label(args: argparse.Namespace) -> int:
+    from rlhp.feedback_app.attach import attach
+    from rlhp.feedback_app.config import is_loopback
+    from rlhp.runtime.cluster import connect
+
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise ConfigError(
+            f"--host: {args.host} is not loopback; the run's labeller tokens protect the API, "
+            "add --allow-remote to serve on it"
+        )
+    connect(args.address)
+    server, links = attach(args.run_id, args.host, args.port)
+    for name, link in links.items():
+        print(f"rlhp: labelling app for {name}: {link}")
+    print("rlhp: Ctrl-C stops serving (the run goes on)")
+    server.wait()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlhp", description="Deep RL from human preferences on Ray."
@@ -131,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", metavar="RUN_ID", help="continue this run from its last checkpoint"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--feedback",
+        choices=["synthetic", "human"],
+        help="who labels: the synthetic teacher, or people in the labelling web app "
+        "(same as --set feedback.mode=...)",
+    )
     train.set_defaults(func=_cmd_train)
     ev = sub.add_parser("eval", help="roll out a run's saved policy and record a video")
     ev.add_argument("run_id", metavar="RUN_ID")
@@ -140,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--runs-dir", default="rlhp_runs")
     ev.set_defaults(func=_cmd_eval)
+    label = sub.add_parser(
+        "label", help="serve the labelling web app for a running human-feedback run"
+    )
+    label.add_argument("run_id", metavar="RUN_ID")
+    label.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or local)")
+    label.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
+    label.add_argument("--port", type=int, default=8001, help="TCP port (0 = any free port)")
+    label.add_argument(
+        "--allow-remote", action="store_true", help="allow binding to a non-loopback interface"
+    )
+    label.set_defaults(func=_cmd_label)
     config = sub.add_parser("config", help="print the resolved config as YAML")
     _add_config_args(config)
     config.set_defaults(func=_cmd_config)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rlhp.algos.config import LearnerConfig
 from rlhp.envs.config import EnvConfig
 from rlhp.errors import ConfigError
+from rlhp.feedback_app.config import FeedbackConfig
 from rlhp.nn.config import PolicyConfig
 from rlhp.preference.config import (
     LabelScheduleConfig,
@@ -48,6 +49,7 @@ class RunConfig(BaseModel):
     query: QueryConfig = QueryConfig()
     teacher: TeacherConfig = TeacherConfig()
     label_schedule: LabelScheduleConfig = LabelScheduleConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     tracking: TrackingConfig = TrackingConfig()
 
@@ -60,7 +62,24 @@ class RunConfig(BaseModel):
             if isinstance(schedule, dict) and "total_timesteps" not in schedule:
                 total = data.get("total_steps", cls.model_fields["total_steps"].default)
                 data = {**data, "label_schedule": {**schedule, "total_timesteps": total}}
+            feedback, env = data.get("feedback") or {}, data.get("env") or {}
+            human = isinstance(feedback, dict) and feedback.get("mode") == "human"
+            if human and isinstance(env, dict) and "render_clips" not in env:
+                data = {**data, "env": {**env, "render_clips": True}}  # people watch clips
         return data
+
+    @model_validator(mode="after")
+    def _human_labels_need_clips(self) -> RunConfig:
+        if self.feedback.mode == "human":
+            if self.runtime.reward != "preferences":
+                raise ValueError(
+                    "feedback.mode=human labels preferences; set runtime.reward=preferences"
+                )
+            if not self.env.render_clips:
+                raise ValueError(
+                    "feedback.mode=human shows clips to people; set env.render_clips=true"
+                )
+        return self
 
 
 def _format_validation_error(err: ValidationError) -> str:

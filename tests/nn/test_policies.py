@@ -31,6 +31,12 @@ def test_continuous_only_settings_on_discrete_env_name_the_field():
         build_policy(PolicyConfig(kind="cnn_categorical"), BOX_OBS, DISCRETE)
 
 
+def test_a_discrete_config_rebuilt_from_its_dump_is_accepted():
+    """Actors rebuild the config from ``model_dump``, where every field counts as set."""
+    rebuilt = PolicyConfig.model_validate(PolicyConfig().model_dump(mode="json"))
+    assert isinstance(build_policy(rebuilt, FRAMES, DISCRETE), CNNCategoricalPolicy)
+
+
 @pytest.mark.parametrize("act_space", [BOX_ACT, DISCRETE])
 def test_numpy_twin_matches_torch_policy(act_space):
     torch.manual_seed(0)

@@ -35,11 +35,14 @@ class Labeling:
         buffer: Any,
         run_id: str,
         max_per_round: int = 50,
+        feedback: Any = None,
     ) -> None:
         cfg = RunConfig.model_validate(cfg_data)
         self.cfg, self.buffer, self.run_id, self.max_per_round = cfg, buffer, run_id, max_per_round
         self.schedule = LabelSchedule(cfg.label_schedule)
-        self.store = LabelStore(label_dir)
+        # human mode: the feedback actor owns the label store; queries go to its queue
+        self.feedback = feedback
+        self.store = LabelStore(label_dir) if feedback is None else None
         self.selector = make_selector(cfg.query)
         self.random_selector = RandomSelector(cfg.query.seed)
         self.labeler: Labeler = SimulatedTeacher(cfg.teacher)
@@ -47,22 +50,35 @@ class Labeling:
         self.ensemble_version = -1
 
     def asked(self) -> int:
-        return len(self.store)
+        """Labels stored so far."""
+        if self.store is not None:
+            return len(self.store)
+        return int(ray.get(self.feedback.counts.remote())["stored"])
+
+    def _issued(self) -> tuple[int, int]:
+        """(queries asked: stored + waiting for people, pairs waiting for people)."""
+        if self.store is not None:
+            return len(self.store), 0
+        counts = ray.get(self.feedback.counts.remote())
+        return counts["stored"] + counts["pending"], counts["pending"]
 
     def due(self, global_step: int) -> int:
-        return self.schedule.due(global_step, self.asked())
+        return self.schedule.due(global_step, self._issued()[0])
 
     def round(self, global_step: int, reward_state: dict[str, Any] | None) -> dict[str, Any]:
         """Ask for the labels due at ``global_step`` (at most ``max_per_round``)."""
-        k = min(self.due(global_step), self.max_per_round)
-        if k == 0:
-            return {"asked": self.asked(), "new": 0}
+        issued, waiting = self._issued()
+        k = min(self.schedule.due(global_step, issued), self.max_per_round)
+        if self.feedback is not None:  # people answer slowly: keep their queue short
+            k = min(k, self.cfg.feedback.max_pending - waiting)
+        if k <= 0:
+            return self._human_stats() | {"asked": self.asked(), "new": 0}
         if reward_state is not None and reward_state["version"] != self.ensemble_version:
             self.ensemble.load_state_dict(reward_state)
             self.ensemble_version = reward_state["version"]
         # before the first reward model, there is nothing to disagree about: ask random pairs
         selector = self.selector if self.ensemble_version >= 0 else self.random_selector
-        asked = self.asked()  # durable: seeds and ids below continue correctly after a restart
+        asked = issued  # durable: seeds and ids below continue correctly after a restart
         candidates = ray.get(
             self.buffer.sample_candidates.remote(
                 k * self.cfg.query.candidate_multiplier,
@@ -78,6 +94,10 @@ class Labeling:
         pairs = selector.select(
             candidates, self.ensemble if self.ensemble_version >= 0 else None, k
         )
+        if self.feedback is not None:  # segments pinned first: a label never names lost data
+            ray.get(self.buffer.pin.remote([s.segment_id for p in pairs for s in p]))
+            ray.get(self.feedback.enqueue.remote(list(pairs), selector.name))
+            return out | self._human_stats() | {"asked": self.asked(), "new": len(pairs)}
         answers = self.labeler.label(pairs)
         ids = iter(range(asked, asked + len(pairs)))
         records = to_label_records(
@@ -90,6 +110,9 @@ class Labeling:
         ray.get(self.buffer.pin.remote([s for r in records for s in (r.left, r.right)]))
         self.store.append(records)  # fsynced: the labels are acknowledged from here on
         return out | {"asked": self.asked(), "new": len(records), "acked_at": time.time()}
+
+    def _human_stats(self) -> dict[str, float]:
+        return {} if self.feedback is None else ray.get(self.feedback.stats.remote())
 
     def pid(self) -> int:
         return os.getpid()

@@ -1,9 +1,101 @@
-"""``rlhp submit`` and ``rlhp sweep`` (being written)."""
+"""``rlhp submit`` and ``rlhp sweep``.
+
+``rlhp submit [--address URL] [--working-dir DIR] [--no-wait] -- python jobs/<name>.py ...``
+sends a Ray job and follows its logs (exit status: 0 when the job SUCCEEDED). ``rlhp sweep
+SPEC.yaml`` runs a grid of rlhp runs with Ray Tune on the connected (or a local) cluster.
+Ray and MLflow are imported inside the commands, so ``rlhp --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from rlhp.cluster import jobs
+
+    entrypoint = jobs.entrypoint_command(
+        args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else args.entrypoint
+    )
+    runtime_env = jobs.build_runtime_env(args.working_dir, args.runtime_env, args.env)
+    client, url = jobs.connect_client(args.address)
+    job_id = jobs.submit(client, entrypoint, runtime_env, args.submission_id)
+    if args.no_wait:
+        print(job_id)
+        return 0
+    print(f"rlhp: submitted job {job_id} to {url}: {entrypoint}", flush=True)
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    return jobs.follow(client, job_id, write)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from rlhp.cluster.sweep import run_sweep, summary_markdown
+
+    result = run_sweep(
+        args.spec, args.overrides, args.address, say=lambda line: print(line, flush=True)
+    )
+    print(summary_markdown(result.rows), end="")
+    finished = sum(r.status == "FINISHED" for r in result.rows)
+    print(
+        f"rlhp: sweep done: {finished}/{len(result.rows)} trials finished; parent run "
+        f"{result.parent_run_id} (summary/ artifacts) in {result.tracking_uri}"
+    )
+    return 0 if result.ok else 1
 
 
 def add_job_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``rlhp submit`` and ``rlhp sweep`` on the ``rlhp`` parser."""
+    submit = sub.add_parser(
+        "submit",
+        help="submit a Ray job (e.g. a jobs/ entrypoint) and follow it",
+        description="Submit ENTRYPOINT to the Ray cluster at --address / RAY_ADDRESS "
+        "(http://HEAD:8265) with the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+        "~/.ray/auth_token), follow its logs, and exit 0 when it SUCCEEDED (1 FAILED, "
+        "3 STOPPED). Ctrl-C asks whether to stop the job.",
+    )
+    submit.add_argument("--address", help="job server URL (default: RAY_ADDRESS)")
+    submit.add_argument(
+        "--working-dir",
+        default=".",
+        help="directory uploaded as the job's working dir (default: .)",
+    )
+    submit.add_argument("--runtime-env", metavar="YAML", help="a runtime_env YAML file")
+    submit.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="env var for the job"
+    )
+    submit.add_argument("--submission-id", help="job id to use (default: generated)")
+    submit.add_argument(
+        "--no-wait", action="store_true", help="print the job id and return after submitting"
+    )
+    submit.add_argument(
+        "entrypoint",
+        nargs=argparse.REMAINDER,
+        metavar="-- ENTRYPOINT",
+        help="command to run, e.g. -- python jobs/mujoco_synthetic.py --set total_steps=4096",
+    )
+    submit.set_defaults(func=_cmd_submit)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a grid of rlhp runs with Ray Tune (envs x seeds x labels x queries)",
+        description="Run every trial of SPEC (see jobs/sweeps/) as a full rlhp run with its "
+        "own placement group; MLflow gets a parent run with the summary table and plot.",
+    )
+    sweep.add_argument("spec", metavar="SPEC.yaml")
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every trial, after the spec's set (repeatable)",
+    )
+    sweep.add_argument(
+        "--address", help="Ray cluster (default: runtime.ray_address, RAY_ADDRESS, or local)"
+    )
+    sweep.set_defaults(func=_cmd_sweep)

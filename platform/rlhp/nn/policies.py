@@ -177,7 +177,9 @@ def resolve_policy_kind(
             f"policy.kind: {kind!r} needs a Discrete action space, but {env_id} has {act_space}; "
             "use policy.kind=auto"
         )
-    if discrete and "init_log_std" in cfg.model_fields_set:
+    # compared with the default, not model_fields_set: actors rebuild the config from a full
+    # dump, where every field counts as set
+    if discrete and cfg.init_log_std != type(cfg).model_fields["init_log_std"].default:
         raise ConfigError(
             f"policy.init_log_std: applies to continuous actions only, but {env_id} has "
             f"{act_space}; remove the setting"

@@ -1,5 +1,11 @@
 """Connecting to Ray and placing actors: GPU bundles for the learner and reward trainer
-when the cluster has GPUs, plain CPU actors otherwise (a 2-core laptop runs everything)."""
+when the cluster has GPUs, plain CPU actors otherwise (a 2-core laptop runs everything).
+
+Inside a Ray job the driver joins the job's cluster through ``RAY_ADDRESS``; inside a Ray
+Tune trial (``rlhp sweep``) Ray is already connected and the trial's placement group
+captures every actor the run creates, so the GPU bundle, when there is one, is taken from
+that placement group instead of a new one: a trial's actors stay inside the trial.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import os
 from typing import Any
 
 import ray
-from ray.util.placement_group import placement_group
+from ray.util.placement_group import get_current_placement_group, placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlhp.errors import ConfigError
@@ -28,15 +34,42 @@ def connect(address: str | None) -> None:
         ) from None
 
 
+def _gpu_bundle_of_current_group() -> tuple[Any, int] | None:
+    """(placement group, bundle index) of a GPU bundle in the placement group this process
+    runs in (a Tune trial's), or None when there is no such group or it has no GPU."""
+    pg = get_current_placement_group()
+    if pg is None:
+        return None
+    for index, bundle in enumerate(pg.bundle_specs):
+        if bundle.get("GPU", 0) >= 1 and bundle.get("CPU", 0) >= 1:
+            return pg, index
+    return None
+
+
+def in_placement_group() -> bool:
+    """True inside a placement group (a Tune trial): new actors are placed in it."""
+    return get_current_placement_group() is not None
+
+
 def gpu_options() -> dict[str, Any]:
     """Actor options for the learner and the reward trainer: half a GPU each, both in one
-    placement-group bundle, when the cluster has a GPU; none otherwise."""
-    if ray.cluster_resources().get("GPU", 0) < 1:
+    placement-group bundle, when the cluster has a GPU; none otherwise. Inside a placement
+    group (a sweep trial) the bundle is the group's own GPU bundle, or none if it has none."""
+    index = 0
+    if in_placement_group():
+        found = _gpu_bundle_of_current_group()
+        if found is None:
+            return {}  # the trial reserved no GPU: stay on the trial's CPUs
+        pg, index = found
+    elif ray.cluster_resources().get("GPU", 0) < 1:
         return {}
-    pg = placement_group([{"GPU": 1, "CPU": 1}], strategy="PACK")
-    ray.get(pg.ready(), timeout=120)
+    else:
+        pg = placement_group([{"GPU": 1, "CPU": 1}], strategy="PACK")
+        ray.get(pg.ready(), timeout=120)
     return {
         "num_gpus": 0.5,
         "num_cpus": 0.5,
-        "scheduling_strategy": PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0),
+        "scheduling_strategy": PlacementGroupSchedulingStrategy(
+            pg, placement_group_bundle_index=index
+        ),
     }

@@ -13,7 +13,9 @@ failure rolls back to the last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +29,7 @@ import ray
 import torch
 from ray.exceptions import RayActorError
 
+from rlhp.actors.feedback import ACTOR_NAMESPACE, FeedbackActor, feedback_actor_name
 from rlhp.actors.labeling import Labeling
 from rlhp.actors.learner import LearnerActor
 from rlhp.actors.reward_trainer import RewardTrainer
@@ -101,6 +104,7 @@ class PreferenceRun:
         assert cfg is not None
         self.cfg = cfg
         self.preferences = cfg.runtime.reward == "preferences"
+        self.human = self.preferences and cfg.feedback.mode == "human"
         self.obs_space, self.act_space = preflight(
             cfg
         )  # bad input fails before anything is created
@@ -155,13 +159,53 @@ class PreferenceRun:
                     str(self.run_dir / "reward_model.pt"),
                 )
             )
+            self.feedback = self._build_feedback(data, restarts) if self.human else None
             self.labeling = (
                 ray.remote(Labeling)
                 .options(num_cpus=0, **restarts)
-                .remote(data, self.spec, str(self.run_dir / "labels"), self.buffer, self.run_id)
+                .remote(
+                    data,
+                    self.spec,
+                    str(self.run_dir / "labels"),
+                    self.buffer,
+                    self.run_id,
+                    feedback=self.feedback,
+                )
             )
         self.steps_per_iteration = cfg.learner.rollout_steps * total_envs
         self.num_iterations = max(1, math.ceil(cfg.total_steps / self.steps_per_iteration))
+
+    def _build_feedback(self, data: dict[str, Any], restarts: dict[str, int]) -> Any:
+        """The feedback actor (human labels), on this node so its address is reachable here;
+        named, so that ``rlhp label RUN_ID`` and Ray Serve front ends can find it."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        actor = (
+            ray.remote(FeedbackActor)
+            .options(
+                num_cpus=0,
+                max_concurrency=64,  # threaded: web requests never queue behind each other
+                name=feedback_actor_name(self.run_id),
+                namespace=ACTOR_NAMESPACE,
+                scheduling_strategy=here,
+                **restarts,
+            )
+            .remote(data, str(self.run_dir / "labels"), str(self.run_dir), self.run_id)
+        )
+        try:
+            url = ray.get(actor.url.remote())
+        except RayActorError as err:  # its constructor failed: bad tokens file, port in use
+            found = re.search(r"ConfigError: (.+)", str(err))
+            if found is None:
+                raise
+            raise ConfigError(found.group(1).strip()) from None
+        if self.cfg.feedback.serve == "ray_serve":
+            from rlhp.feedback_app.serve import deploy
+
+            url = deploy(self.run_id, self.cfg.feedback.host, self.cfg.feedback.port)
+        self.feedback_links = ray.get(actor.labeller_links.remote(url)) if url else {}
+        return actor
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self) -> None:
@@ -205,10 +249,12 @@ class PreferenceRun:
                 rollouts.append(_retry(lambda w=w: w.sample.remote(policy_ref, version), attempts))
         return rollouts
 
-    def _initial_labels(self) -> None:
+    def _initial_labels(self, progress: ProgressFn | None) -> None:
         """Section 2.2.4 / appendix A: the first labels come from the random policy's
         segments (the first rollouts, already in the buffer); the reward model is
-        (pre)trained on them before RL starts."""
+        (pre)trained on them before RL starts. With people labelling, this waits for them."""
+        if self.human:
+            self._wait_for_initial_human_labels(progress)
         while True:
             out = ray.get(self.labeling.round.remote(0, None))
             if out["new"] == 0:
@@ -217,6 +263,16 @@ class PreferenceRun:
         fit = ray.get(self.trainer.fit_round.remote(epochs))
         if fit is not None:
             self._on_fit(fit)
+
+    def _wait_for_initial_human_labels(self, progress: ProgressFn | None) -> None:
+        target = self.cfg.label_schedule.initial_labels
+        shown = -1
+        while (stored := ray.get(self.labeling.asked.remote())) < target:
+            ray.get(self.labeling.round.remote(0, None))  # keeps the people's queue topped up
+            if stored != shown and progress is not None:
+                progress({"message": f"waiting for people: {stored}/{target} initial labels"})  # type: ignore[dict-item]
+                shown = stored
+            time.sleep(1.0)
 
     def _on_fit(self, fit: dict[str, Any]) -> None:
         self.reward_ref = ray.put(fit["state"])
@@ -245,6 +301,11 @@ class PreferenceRun:
 
     def _run(self, progress: ProgressFn | None) -> RunResult:
         self._build()
+        if self.human and progress is not None:
+            for name, link in self.feedback_links.items():
+                progress({"message": f"labelling app for {name}: {link}"})  # type: ignore[dict-item]
+            if not self.feedback_links:
+                progress({"message": f"label with: rlhp label {self.run_id}"})  # type: ignore[dict-item]
         self._restore()
         self.t_start = time.time()
         self.reward_ref: ray.ObjectRef | None = None
@@ -261,7 +322,7 @@ class PreferenceRun:
                 state = _retry(lambda: self.trainer.state.remote(), attempts)
                 self.reward_ref, self.reward_version = ray.put(state), state["version"]
             else:
-                self._initial_labels()
+                self._initial_labels(progress)
             labels = _retry(lambda: self.labeling.asked.remote(), attempts)
         pending_label = pending_fit = None
         used_versions: set[int] = set()
@@ -306,6 +367,17 @@ class PreferenceRun:
                     "reward_model_version": float(self.reward_version),
                 }
                 self.tracker.log_metrics(metrics, step=self.global_step)
+                if self.human:  # what the labelling page shows as the run's progress
+                    self.feedback.set_progress.remote(
+                        {
+                            "global_step": float(self.global_step),
+                            "total_steps": float(self.cfg.total_steps),
+                            "labels": float(labels),
+                            "predicted_episode_return": metrics.get(
+                                "predicted_episode_return", float("nan")
+                            ),
+                        }
+                    )
                 if progress is not None:
                     progress(
                         metrics
@@ -373,8 +445,16 @@ class PreferenceRun:
             return int(_retry(lambda: self.labeling.asked.remote(), 3))
 
     def _shutdown(self) -> None:
-        """Kill this run's actors (the Ray cluster itself stays up)."""
-        names = ("learner", "trainer", "labeling", "buffer")
+        """Kill this run's actors (the Ray cluster itself stays up); the feedback actor first
+        finishes the human answers in flight."""
+        if getattr(self, "feedback", None) is not None:
+            if self.cfg.feedback.serve == "ray_serve":
+                from rlhp.feedback_app.serve import undeploy
+
+                undeploy(self.run_id)
+            with contextlib.suppress(Exception):  # dead already: its acked labels are on disk
+                ray.get(self.feedback.close.remote(), timeout=30)
+        names = ("learner", "trainer", "labeling", "buffer", "feedback")
         for actor in [*self.workers, *(getattr(self, n, None) for n in names)]:
             if actor is not None:
                 ray.kill(actor, no_restart=True)
@@ -387,7 +467,9 @@ class PreferenceRun:
             try:
                 out = ray.get(pending_label)
                 labels = out["asked"]
-                self.pending_metrics |= {k: v for k, v in out.items() if k.startswith("query/")}
+                self.pending_metrics |= {
+                    k: v for k, v in out.items() if k.startswith(("query/", "human/"))
+                }
             except RayActorError:
                 pass  # restarted by Ray; the label store tells the new actor what is done
             pending_label = None

@@ -18,3 +18,8 @@ class TrackingConfig(BaseModel):
         description="artifact root of new experiments; default: mlartifacts/ beside a SQLite store",
     )
     run_name: str | None = Field(None, description="MLflow run name; default: env and algorithm")
+    parent_run_id: str | None = Field(
+        None,
+        description="MLflow run to nest this run under (tag mlflow.parentRunId); a sweep sets "
+        "it to the sweep's parent run, in the same experiment",
+    )

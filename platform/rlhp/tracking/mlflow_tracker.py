@@ -43,7 +43,8 @@ def artifact_location(cfg: TrackingConfig) -> str | None:
 
 
 class MlflowTracker:
-    """Creates (or, given ``run_id``, reopens) one MLflow run and logs into it."""
+    """Creates (or, given ``run_id``, reopens) one MLflow run and logs into it; a new run is
+    nested under ``cfg.parent_run_id`` when that is set (a sweep's trial)."""
 
     def __init__(self, cfg: TrackingConfig, run_name: str, run_id: str | None = None) -> None:
         self.client = MlflowClient(tracking_uri=cfg.uri)
@@ -65,8 +66,9 @@ class MlflowTracker:
                 cfg.experiment, artifact_location=artifact_location(cfg)
             )
         )
+        tags = {"mlflow.parentRunId": cfg.parent_run_id} if cfg.parent_run_id else None
         self.run_id = self.client.create_run(
-            experiment_id, run_name=cfg.run_name or run_name
+            experiment_id, run_name=cfg.run_name or run_name, tags=tags
         ).info.run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:

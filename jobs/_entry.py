@@ -1,0 +1,102 @@
+"""Shared entrypoint of the Ray jobs in this folder: one rlhp run of a preset.
+
+``python jobs/<name>.py [--set key=value ...]`` runs the same way on a laptop, under
+``ray job submit --working-dir . -- python jobs/<name>.py ...`` and under ``rlhp submit``:
+inside a Ray job ``RAY_ADDRESS`` points the run at the job's cluster. Progress goes to
+stdout as plain lines (job logs have no terminal for a progress bar); bad input exits with
+status 2 and one line naming the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rlhp.config import RunConfig
+
+
+def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set total_steps=4096 (repeatable)",
+    )
+    return parser.parse_args(argv)
+
+
+def warn_about_relative_paths(cfg: RunConfig) -> None:
+    """A Ray job runs in a temporary copy of the working dir: results written to relative
+    paths vanish with it. Say so, once, with the fix."""
+    if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:  # set by Ray's job supervisor
+        return
+    uri = cfg.tracking.uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        print(
+            f"job: warning: tracking.uri={uri} lies in the job's temporary working dir; pass "
+            "--set tracking.uri=sqlite:////ABS/PATH/mlflow.db or an http:// MLflow server",
+            flush=True,
+        )
+    if not os.path.isabs(cfg.runtime.runs_dir):
+        print(
+            f"job: warning: runtime.runs_dir={cfg.runtime.runs_dir} lies in the job's "
+            "temporary working dir; pass --set runtime.runs_dir=/ABS/PATH to keep run state",
+            flush=True,
+        )
+
+
+def progress_printer(total_steps: int, every: float = 0.1) -> Callable[[dict], None]:
+    """A progress callback that prints one line per ``every`` of the run (and messages)."""
+    next_at = [0.0]
+
+    def progress(m: dict) -> None:
+        if "message" in m:
+            print(f"job: {m['message']}", flush=True)
+            return
+        step = m.get("global_step", 0.0)
+        if step >= next_at[0] or step >= total_steps:
+            next_at[0] = step + every * total_steps
+            print(
+                f"job: step {int(step)}/{total_steps}  true return "
+                f"{m.get('true_episode_return', float('nan')):.1f}  labels "
+                f"{m.get('labels', 0):.0f}  {m.get('env_steps_per_s', 0):.0f} steps/s",
+                flush=True,
+            )
+
+    return progress
+
+
+def run_preset(preset: str, description: str, argv: list[str] | None = None) -> int:
+    """Run ``preset`` with the command line's overrides; 0 on success, 2 on bad input."""
+    args = parse_args(description, argv)
+    from rlhp.config import load_config
+    from rlhp.errors import ConfigError
+    from rlhp.runtime.loop import PreferenceRun
+
+    try:
+        cfg = load_config(preset, args.overrides)
+        warn_about_relative_paths(cfg)
+        run = PreferenceRun(cfg)
+        print(
+            f"job: run {run.run_id}: {preset}, {cfg.learner.algo.upper()} on {cfg.env.id}, "
+            f"{cfg.total_steps} steps; MLflow {cfg.tracking.uri}; run dir {run.run_dir}",
+            flush=True,
+        )
+        result = run.run(progress_printer(cfg.total_steps))
+    except ConfigError as err:
+        print(f"job: error: {err}", file=sys.stderr, flush=True)
+        return 2
+    print(
+        f"job: done. run {result.run_id}: {result.global_step} steps, {result.labels} labels, "
+        f"recent true return {result.mean_recent_return:.1f}, evaluation return "
+        f"{result.eval_return:.1f}",
+        flush=True,
+    )
+    return 0

@@ -1,0 +1,69 @@
+"""Feedback section of the run config: who answers the queries, and how people reach them."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class FeedbackConfig(BaseModel):
+    """``mode=synthetic``: the teacher (``teacher.*``) answers at once. ``mode=human``: the
+    queries wait in a queue served by the labelling web app; people answer them there.
+
+    Every request to the app's API needs a labeller token. Tokens come from ``tokens_file``
+    (lines ``name:token``) or, without one, are generated into the run directory and printed.
+    The app binds to loopback unless told otherwise; binding elsewhere needs a tokens file.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["synthetic", "human"] = Field(
+        "synthetic", description="who labels: the synthetic teacher, or people in the web app"
+    )
+    serve: Literal["actor", "ray_serve", "none"] = Field(
+        "actor",
+        description="where the web app runs: inside the run's feedback actor (on the driver's "
+        "node), as a Ray Serve application, or nowhere (use `rlhp label RUN_ID`)",
+    )
+    host: str = Field("127.0.0.1", description="interface the web app binds to")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 = any free port)")
+    tokens_file: str | None = Field(
+        None, description="labeller tokens, one `name:token` per line; default: generated"
+    )
+    num_tokens: int = Field(3, ge=1, le=1000, description="labeller tokens generated if no file")
+    task: str | None = Field(
+        None, description="task description shown to labellers; default: from the env id"
+    )
+    overlap: int = Field(
+        1, ge=1, le=10, description="labellers each pair is shown to (>= 2 measures agreement)"
+    )
+    lease_s: float = Field(
+        120.0, gt=0, description="seconds a pair stays reserved for the labeller it was shown to"
+    )
+    max_pending: int = Field(
+        16, ge=1, description="pairs waiting for people at most (the queue the app serves)"
+    )
+    clip_format: Literal["webm", "mp4"] = Field(
+        "webm", description="video container of the clips (VP9 WebM plays in every browser)"
+    )
+
+    @model_validator(mode="after")
+    def _tokens_off_loopback(self) -> FeedbackConfig:
+        if self.mode == "human" and not is_loopback(self.host) and self.tokens_file is None:
+            raise ValueError(
+                f"binding the labelling app to {self.host!r} (not loopback) needs "
+                "feedback.tokens_file with the labellers' tokens (lines `name:token`)"
+            )
+        return self

@@ -1,0 +1,102 @@
+"""``rlhp sweep``: a real Ray Tune grid of 2 envs x 2 seeds of short rlhp runs on a fresh
+local Ray; MLflow holds one parent run with four child runs and the summary artifacts. And
+a spec with an unknown key stops with one line naming it."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+SPEC = Path(__file__).with_name("sweep_small.yaml")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rlhp(*args, cwd, timeout=300):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "rlhp.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
+
+
+@pytest.mark.slow
+def test_sweep_two_envs_two_seeds(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = rlhp(
+        "sweep", str(SPEC), "--address", "local",  # a fresh local Ray, never another one
+        "--set", f"tracking.uri={uri}", "--set", "tracking.experiment=sweeps",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "rlhp: sweep done: 4/4 trials finished" in proc.stdout
+    assert proc.stdout.count("| FINISHED |") == 4  # the printed summary table
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("sweeps")
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("rlhp.sweep") == "small-sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == 5 and len(children) == 4
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_id in proc.stdout
+    grid = {(r.data.params["env.id"], r.data.params["seed"]) for r in children}
+    assert grid == {(e, s) for e in ("Pendulum-v1", "MountainCarContinuous-v0") for s in "01"}
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.params["total_steps"] == "2048"  # the spec's set reached the trial
+        assert "true_episode_return" in child.data.metrics
+        # each trial in its own placement group (driver + one rollout worker bundle), and
+        # every actor of the run inside it
+        bundles = json.loads(child.data.tags["rlhp.placement_group.bundles"])
+        assert bundles == [{"CPU": 0.5}, {"CPU": 0.5}]
+        assert child.data.tags["rlhp.actors_in_placement_group"] == "5/5"
+    assert len({c.data.tags["rlhp.placement_group"] for c in children}) == 4
+
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}
+    assert artifacts == {
+        "summary/summary.csv",
+        "summary/summary.md",
+        "summary/return_vs_labels.png",
+    }
+    local = Path(client.download_artifacts(parent.info.run_id, "summary", str(tmp_path)))
+    rows = list(csv.DictReader((local / "summary.csv").open()))
+    assert {r["run_id"] for r in rows} == {c.info.run_id for c in children}
+    for row in rows:
+        assert row["status"] == "FINISHED" and row["labels"] == "20"
+        assert math.isfinite(float(row["final_true_return"]))
+        assert math.isfinite(float(row["eval_return"]))
+    assert (local / "return_vs_labels.png").stat().st_size > 10_000
+
+
+def test_unknown_spec_key_is_one_line(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(SPEC.read_text().replace("  env: [", "  envs: ["))
+    proc = rlhp("sweep", str(spec), cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"rlhp: error: grid.envs: unknown key in sweep spec {spec}; did you mean env? known "
+        f"keys here: env, seed, labels, query_strategy; grid.env: missing in sweep spec {spec}; "
+        "add it"
+    )
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was started
+
+    # the same through the Ray job entrypoint, and a bad trial config names the trial
+    spec.write_text(SPEC.read_text().replace("seed: [0, 1]", "seed: [0, 1]\n  labels: [5]"))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "jobs" / "sweep.py"), str(spec)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("rlhp: error: grid (Pendulum-v1-seed0-labels5): ")
+    assert "label_schedule.initial_labels" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,123 @@
+"""Real segments of a real MuJoCo env for the labelling-app tests."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from rlhp.data.records import SegmentRecord
+
+ENV_ID = "InvertedPendulum-v5"
+TOKENS = {"tok-alice-0123456789": "alice", "tok-bob-000123456789": "bob"}
+
+
+def real_segments(n: int, length: int = 20, seed: int = 0) -> list[SegmentRecord]:
+    """``n`` segments of random actions in InvertedPendulum-v5, with qpos/qvel to render."""
+    env = gym.make(ENV_ID)
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    out = []
+    for i in range(n):
+        rows: dict[str, list[np.ndarray]] = {
+            "obs": [],
+            "act": [],
+            "rew": [],
+            "qpos": [],
+            "qvel": [],
+        }
+        for _ in range(length):
+            data = env.unwrapped.data
+            rows["qpos"].append(data.qpos.copy())
+            rows["qvel"].append(data.qvel.copy())
+            action = rng.uniform(-1, 1, size=1).astype(np.float32)
+            rows["obs"].append(obs.astype(np.float32))
+            rows["act"].append(action)
+            obs, reward, term, trunc, _ = env.step(action)
+            rows["rew"].append(np.float32(reward))
+            if term or trunc:
+                obs, _ = env.reset()
+        out.append(
+            SegmentRecord(
+                segment_id=f"seg-{seed}-{i:05d}",
+                run_id="test-run",
+                env_id=ENV_ID,
+                worker=0,
+                policy_version=0,
+                t_start=i * length,
+                obs=np.stack(rows["obs"]),
+                actions=np.stack(rows["act"]),
+                true_rewards=np.asarray(rows["rew"], dtype=np.float32),
+                render_state={"qpos": np.stack(rows["qpos"]), "qvel": np.stack(rows["qvel"])},
+            )
+        )
+    env.close()
+    return out
+
+
+def pairs_of(segments: list[SegmentRecord]) -> list[tuple[SegmentRecord, SegmentRecord]]:
+    return list(zip(segments[0::2], segments[1::2], strict=True))
+
+
+def human_run_overrides(tmp_path, *extra: str) -> list[str]:
+    """A short human-feedback run on InvertedPendulum-v5 (all labels asked early)."""
+    return [
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"runtime.runs_dir={tmp_path}/runs",
+        "env.id=InvertedPendulum-v5",
+        "env.fixed_length_episodes=true",
+        "env.segment_steps=20",
+        "env.num_envs=2",
+        "env.clip_width=240",
+        "env.clip_height=180",
+        "learner.rollout_steps=128",
+        "runtime.reward_fit_interval_s=0.5",
+        "runtime.eval_episodes=1",
+        "feedback.mode=human",
+        "feedback.port=0",
+        *extra,
+    ]
+
+
+class RunInThread:
+    """A ``PreferenceRun`` running on a thread, with the messages it printed."""
+
+    def __init__(self, cfg) -> None:
+        import threading
+
+        from rlhp.runtime.loop import PreferenceRun
+
+        self.messages: list[str] = []
+        self.result = None
+        self.error: BaseException | None = None
+        self.run = PreferenceRun(cfg)
+        self.thread = threading.Thread(target=self._train, daemon=True)
+        self.thread.start()
+
+    def _train(self) -> None:
+        try:
+            self.result = self.run.run(self._progress)
+        except BaseException as err:
+            self.error = err
+
+    def _progress(self, m: dict) -> None:
+        if "message" in m:
+            self.messages.append(m["message"])
+
+    def link(self, labeller: str = "labeller-1", timeout: float = 120.0) -> str:
+        """The link the run printed for ``labeller`` (waits for it)."""
+        import time
+
+        prefix = f"labelling app for {labeller}: "
+        deadline = time.time() + timeout
+        while True:
+            for m in self.messages:
+                if m.startswith(prefix):
+                    return m[len(prefix) :]
+            assert self.error is None, self.error
+            assert time.time() < deadline, f"no link for {labeller}: {self.messages}"
+            time.sleep(0.2)
+
+    def join(self, timeout: float = 300.0) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the run did not finish"
+        assert self.error is None, self.error

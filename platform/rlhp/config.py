@@ -88,6 +88,8 @@ def _format_validation_error(err: ValidationError) -> str:
         field = ".".join(str(x) for x in e["loc"]) or "config"
         if e["type"] == "extra_forbidden":
             parts.append(f"{field}: unknown setting; check the spelling (see `rlhp config`)")
+        elif isinstance(e.get("input"), dict):  # a rule across fields: its message says it all
+            parts.append(f"{field}: {e['msg'].removeprefix('Value error, ')}")
         else:
             parts.append(f"{field}: {e['msg']} (got {e.get('input')!r})")
     return "; ".join(parts)

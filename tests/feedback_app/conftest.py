@@ -39,8 +39,10 @@ def env_cfg() -> EnvConfig:
     return EnvConfig(id=ENV_ID, render_clips=True, clip_width=160, clip_height=120)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def ray_cluster():
+    """A real local Ray for one test module (a directory without ``__init__.py`` is no
+    package to pytest, so a package scope here would keep Ray up for the whole session)."""
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
-import numpy as np
-
 from rlhp.data.records import SegmentRecord
+from rlhp.feedback_app.loadtest import random_segments
 
 ENV_ID = "InvertedPendulum-v5"
 TOKENS = {"tok-alice-0123456789": "alice", "tok-bob-000123456789": "bob"}
@@ -13,45 +11,7 @@ TOKENS = {"tok-alice-0123456789": "alice", "tok-bob-000123456789": "bob"}
 
 def real_segments(n: int, length: int = 20, seed: int = 0) -> list[SegmentRecord]:
     """``n`` segments of random actions in InvertedPendulum-v5, with qpos/qvel to render."""
-    env = gym.make(ENV_ID)
-    rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    out = []
-    for i in range(n):
-        rows: dict[str, list[np.ndarray]] = {
-            "obs": [],
-            "act": [],
-            "rew": [],
-            "qpos": [],
-            "qvel": [],
-        }
-        for _ in range(length):
-            data = env.unwrapped.data
-            rows["qpos"].append(data.qpos.copy())
-            rows["qvel"].append(data.qvel.copy())
-            action = rng.uniform(-1, 1, size=1).astype(np.float32)
-            rows["obs"].append(obs.astype(np.float32))
-            rows["act"].append(action)
-            obs, reward, term, trunc, _ = env.step(action)
-            rows["rew"].append(np.float32(reward))
-            if term or trunc:
-                obs, _ = env.reset()
-        out.append(
-            SegmentRecord(
-                segment_id=f"seg-{seed}-{i:05d}",
-                run_id="test-run",
-                env_id=ENV_ID,
-                worker=0,
-                policy_version=0,
-                t_start=i * length,
-                obs=np.stack(rows["obs"]),
-                actions=np.stack(rows["act"]),
-                true_rewards=np.asarray(rows["rew"], dtype=np.float32),
-                render_state={"qpos": np.stack(rows["qpos"]), "qvel": np.stack(rows["qvel"])},
-            )
-        )
-    env.close()
-    return out
+    return random_segments(ENV_ID, n, length, seed)
 
 
 def pairs_of(segments: list[SegmentRecord]) -> list[tuple[SegmentRecord, SegmentRecord]]:

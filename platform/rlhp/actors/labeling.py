@@ -5,6 +5,10 @@ Thin shell around ``LabelSchedule``, a ``QuerySelector``, a ``Labeler`` and the
 ``LabelStore``. How many labels are due is computed from the store itself, so a restarted
 actor neither repeats nor skips a query. Segments are pinned in the buffer before a label
 naming them is acknowledged.
+
+With people labelling (``feedback.mode=human``) the picked pairs go to the feedback actor's
+queue instead, at most ``feedback.max_pending`` waiting at a time; the feedback actor stores
+the answers, and the schedule counts both stored labels and pairs still waiting.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ class Labeling:
             self.ensemble_version = reward_state["version"]
         # before the first reward model, there is nothing to disagree about: ask random pairs
         selector = self.selector if self.ensemble_version >= 0 else self.random_selector
-        asked = issued  # durable: seeds and ids below continue correctly after a restart
+        asked = issued  # from the durable store: seeds and ids continue after a restart
         candidates = ray.get(
             self.buffer.sample_candidates.remote(
                 k * self.cfg.query.candidate_multiplier,

@@ -39,6 +39,7 @@ from rlhp.algos.rollout import Rollout
 from rlhp.config import RunConfig, config_to_yaml, validate_config
 from rlhp.envs import make_vector_env
 from rlhp.errors import ConfigError
+from rlhp.feedback_app.tokens import read_tokens
 from rlhp.nn.policies import resolve_policy_kind
 from rlhp.preference.ensemble import RewardEnsemble
 from rlhp.preference.networks import InputSpec
@@ -61,6 +62,8 @@ class RunResult:
 def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space]:
     """Check what only an environment can tell (its id, its spaces against the policy and
     algorithm settings) and return its single observation and action spaces."""
+    if cfg.feedback.mode == "human" and cfg.feedback.tokens_file is not None:
+        read_tokens(cfg.feedback.tokens_file)  # a bad tokens file is one line, before any run
     env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed)
     obs_space, act_space = env.single_observation_space, env.single_action_space
     env.close()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
+import httpx
+
 from rlhp.data.records import SegmentRecord
 from rlhp.feedback_app.loadtest import random_segments
 
@@ -81,3 +85,22 @@ class RunInThread:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "the run did not finish"
         assert self.error is None, self.error
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answer_one(client: httpx.Client, token: str, choice: str) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    pair = None
+    while pair is None:
+        pair = client.post("api/next", json={}, headers=headers).json()["pair"]
+    clip = client.get(f"api/clips/{pair['left_clip']}", headers=headers)
+    assert clip.status_code == 200 and clip.content[:4] == b"\x1a\x45\xdf\xa3"  # WebM magic
+    body = {"pair_id": pair["pair_id"], "lease": pair["lease"], "choice": choice}
+    out = client.post("api/answer", json=body, headers=headers)
+    assert out.status_code == 200, out.text
+    return out.json()

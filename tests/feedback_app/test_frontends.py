@@ -3,35 +3,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
-from feedback_helpers import RunInThread, human_run_overrides
+from feedback_helpers import RunInThread, answer_one, free_port, human_run_overrides
 
 from rlhp.cli import main
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
 from rlhp.feedback_app.attach import attach
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answer_one(client: httpx.Client, token: str, choice: str) -> dict:
-    headers = {"Authorization": f"Bearer {token}"}
-    pair = None
-    while pair is None:
-        pair = client.post("api/next", json={}, headers=headers).json()["pair"]
-    clip = client.get(f"api/clips/{pair['left_clip']}", headers=headers)
-    assert clip.status_code == 200 and clip.content[:4] == b"\x1a\x45\xdf\xa3"  # WebM magic
-    body = {"pair_id": pair["pair_id"], "lease": pair["lease"], "choice": choice}
-    out = client.post("api/answer", json=body, headers=headers)
-    assert out.status_code == 200, out.text
-    return out.json()
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ address is the one the user can open.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,9 @@ class FeedbackActor:
 
     def set_progress(self, progress: dict[str, float]) -> None:
         self.service.set_progress(progress)
+
+    def pid(self) -> int:
+        return os.getpid()
 
     def close(self) -> None:
         """Stop serving and finish the label writes in flight (called before the actor ends)."""

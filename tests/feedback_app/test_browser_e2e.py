@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
 # (how, what) for each of the ten pairs, and the preference each one stores
 ANSWERS = [
     ("key", "ArrowLeft"), ("key", "ArrowRight"), ("key", "ArrowUp"), ("key", "ArrowDown"),
-    ("key", "1"),
+    ("focus", "left"),  # a focused button and Enter: no mouse needed
     ("click", "left"), ("click", "right"), ("click", "tie"), ("click", "left"),
     ("click", "right"),
 ]  # fmt: skip
@@ -62,6 +62,9 @@ def answer_ten_pairs(page, link: str, shots) -> list[str]:
             page.screenshot(path=shots / f"pair-{n}.png")
         if how == "key":
             page.keyboard.press(what)
+        elif how == "focus":
+            page.focus(f"button[data-choice={what}]")
+            page.keyboard.press("Enter")
         else:
             page.click(f"button[data-choice={what}]")
         page.wait_for_function(

@@ -269,6 +269,11 @@ class PreferenceRun:
 
     def _wait_for_initial_human_labels(self, progress: ProgressFn | None) -> None:
         target = self.cfg.label_schedule.initial_labels
+        ray.get(  # the page says RL starts after these labels
+            self.feedback.set_progress.remote(
+                {"total_steps": float(self.cfg.total_steps), "initial_labels": float(target)}
+            )
+        )
         shown = -1
         while (stored := ray.get(self.labeling.asked.remote())) < target:
             ray.get(self.labeling.round.remote(0, None))  # keeps the people's queue topped up

@@ -151,7 +151,8 @@ async function refreshStatus() {
   $("labels").textContent = s.labels;
   const p = s.progress || {};
   $("steps").textContent = p.global_step !== undefined
-    ? `${Math.round(p.global_step).toLocaleString()} / ${Math.round(p.total_steps).toLocaleString()}` : "starting";
+    ? `${Math.round(p.global_step).toLocaleString()} / ${Math.round(p.total_steps).toLocaleString()}`
+    : p.initial_labels !== undefined ? `starts after the first ${p.initial_labels} labels` : "starting";
   drawTrend(s.predicted_return || []);
 }
 

@@ -17,18 +17,13 @@ import json
 import statistics
 from dataclasses import asdict
 
-from rlhp.feedback_app.loadtest import run_load_test
+from rlhp.feedback_app.loadtest import add_load_arguments, run_load_test
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labellers", type=int, default=50)
-    parser.add_argument("--answers", type=int, default=2000)
+    add_load_arguments(parser, think=(1.0, 3.0))
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN_S", "MAX_S"),
-        help="seconds each labeller watches a pair (the paper: 1-3 s); 0 0 = saturation",
-    )  # fmt: skip
     args = parser.parse_args()
     reports = []
     for i in range(args.repeats):

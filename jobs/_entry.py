@@ -20,14 +20,11 @@ if TYPE_CHECKING:
 
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    from rlhp.cli import add_overrides_argument
+
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set total_steps=4096 (repeatable)",
+    add_overrides_argument(
+        parser, help="override a config field, e.g. --set total_steps=4096 (repeatable)"
     )
     return parser.parse_args(argv)
 

@@ -14,18 +14,22 @@ from pathlib import Path
 from rlhp.errors import ConfigError
 
 
+def add_overrides_argument(
+    p: argparse.ArgumentParser,
+    help: str = "override a config field, e.g. --set learner.algo=trpo (repeatable)",
+) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``: every command and job that
+    takes config overrides spells them the same way."""
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "preset", nargs="?", default=None, help="preset name or YAML path (default: default)"
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set learner.algo=trpo (repeatable)",
-    )
+    add_overrides_argument(p)
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:

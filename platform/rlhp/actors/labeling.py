@@ -60,7 +60,7 @@ class Labeling:
         return int(ray.get(self.feedback.counts.remote())["stored"])
 
     def _issued(self) -> tuple[int, int]:
-        """(queries asked: stored + waiting for people, pairs waiting for people)."""
+        """(queries asked: labels stored + pairs waiting for people, pairs waiting)."""
         if self.store is not None:
             return len(self.store), 0
         counts = ray.get(self.feedback.counts.remote())
@@ -75,8 +75,8 @@ class Labeling:
         k = min(self.schedule.due(global_step, issued), self.max_per_round)
         if self.feedback is not None:  # people answer slowly: keep their queue short
             k = min(k, self.cfg.feedback.max_pending - waiting)
-        if k <= 0:
-            return self._human_stats() | {"asked": self.asked(), "new": 0}
+        if k <= 0:  # labels stored, as counted at the start of this round
+            return self._human_stats() | {"asked": issued - waiting, "new": 0}
         if reward_state is not None and reward_state["version"] != self.ensemble_version:
             self.ensemble.load_state_dict(reward_state)
             self.ensemble_version = reward_state["version"]
@@ -101,7 +101,7 @@ class Labeling:
         if self.feedback is not None:  # segments pinned first: a label never names lost data
             ray.get(self.buffer.pin.remote([s.segment_id for p in pairs for s in p]))
             ray.get(self.feedback.enqueue.remote(list(pairs), selector.name))
-            return out | self._human_stats() | {"asked": self.asked(), "new": len(pairs)}
+            return out | self._human_stats() | {"asked": issued - waiting, "new": len(pairs)}
         answers = self.labeler.label(pairs)
         ids = iter(range(asked, asked + len(pairs)))
         records = to_label_records(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rlhp.cli import add_overrides_argument
+
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     from rlhp.cluster import jobs
@@ -87,13 +89,8 @@ def add_job_commands(sub: argparse._SubParsersAction) -> None:
         "own placement group; MLflow gets a parent run with the summary table and plot.",
     )
     sweep.add_argument("spec", metavar="SPEC.yaml")
-    sweep.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override for every trial, after the spec's set (repeatable)",
+    add_overrides_argument(
+        sweep, help="config override for every trial, after the spec's set (repeatable)"
     )
     sweep.add_argument(
         "--address", help="Ray cluster (default: runtime.ray_address, RAY_ADDRESS, or local)"

@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from rlhp.data.records import SegmentRecord
+from rlhp.envs.clips import encode_video
 from rlhp.envs.config import EnvConfig
 from rlhp.feedback_app.service import clip_id
 
@@ -64,8 +65,6 @@ class ClipCache:
                     renderer = ClipRenderer(self.env_cfg)
                 cid = clip_id(segment.segment_id)
                 frames = renderer.frames(segment)
-                from rlhp.envs.clips import encode_video
-
                 path = encode_video(frames, self.cache_dir / f"{cid}.{self.fmt}", renderer.fps)
                 fut.set_result(path)
             except BaseException as err:  # the request waiting for it gets the error

@@ -230,14 +230,22 @@ def run_load_test(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_load_arguments(
+    parser: argparse.ArgumentParser, think: tuple[float, float] = (0.0, 0.0)
+) -> None:
+    """``--labellers``, ``--answers`` and ``--think MIN_S MAX_S`` (default ``think``)."""
     parser.add_argument("--labellers", type=int, default=50)
     parser.add_argument("--answers", type=int, default=2000)
     parser.add_argument(
-        "--think", type=float, nargs=2, default=(0.0, 0.0), metavar=("MIN_S", "MAX_S"),
-        help="seconds each labeller watches a pair before answering (default 0 0)",
+        "--think", type=float, nargs=2, default=think, metavar=("MIN_S", "MAX_S"),
+        help=f"seconds each labeller watches a pair before answering (default {think[0]:g} "
+        f"{think[1]:g}; the paper's people took 1-3 s; 0 0 = as fast as possible)",
     )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_load_arguments(parser)
     args = parser.parse_args(argv)
     report = run_load_test(args.labellers, args.answers, think_s=tuple(args.think))
     print(json.dumps(asdict(report) | {"ok": report.ok}, indent=2))

@@ -17,6 +17,7 @@ the tests all drive the same object.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import secrets
@@ -66,8 +67,6 @@ class ClipSource(Protocol):
 
 def clip_id(segment_id: str) -> str:
     """The opaque id a segment's clip is served under (16 hex characters)."""
-    import hashlib
-
     return hashlib.sha256(segment_id.encode()).hexdigest()[:16]
 
 

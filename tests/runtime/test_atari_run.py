@@ -27,5 +27,6 @@ def test_atari_preferences_run_end_to_end(ray_cluster, isolated):
     assert result.global_step == 2048 and 8 <= result.labels <= 16
     run = MlflowClient(cfg.tracking.uri).get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.params["env.id"] == "ALE/Pong-v5"
-    for name in ("reward_model/val_accuracy", "predicted_episode_return", "entropy"):
+    # not val_accuracy: with 8 labels the hashed 1/e split can leave the validation set empty
+    for name in ("reward_model/train_loss", "predicted_episode_return", "entropy"):
         assert name in run.data.metrics, name

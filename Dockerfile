@@ -20,9 +20,10 @@ ENV PATH=/opt/rlhp/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY platform ./platform
-# psycopg2: the MLflow server of deploy/k8s runs from this image on a PostgreSQL store
+# psycopg2 and mlflow[auth]: the MLflow server of deploy/k8s runs from this image, on a
+# PostgreSQL store, behind MLflow's basic-auth app
 RUN pip install --no-cache-dir ${PIP_EXTRA_ARGS} "${TORCH_SPEC}" \
-    && pip install --no-cache-dir . "psycopg2-binary>=2.9"
+    && pip install --no-cache-dir . "psycopg2-binary>=2.9" "mlflow[auth]>=3,<4"
 
 # ---- runtime stage: the venv, headless GL for MuJoCo, no compilers ------------------------
 FROM ${BASE_IMAGE} AS runtime

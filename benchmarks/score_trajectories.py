@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import yaml
 
+from rlhp.checkpoint_io import load_checkpoint
 from rlhp.config import validate_config
 from rlhp.envs import make_vector_env
 from rlhp.nn.acting import TorchPolicyActor
@@ -54,15 +55,11 @@ def main() -> None:
         InputSpec.from_spaces(env.single_observation_space, env.single_action_space),
         cfg.reward_model,
     )
-    ensemble.load_state_dict(
-        torch.load(args.reward_run / "reward_model.pt", weights_only=False)["ensemble"]
-    )
+    ensemble.load_state_dict(load_checkpoint(args.reward_run / "reward_model.pt")["ensemble"])
     policies = {"random": lambda obs: env.action_space.sample()}
     for run in [args.reward_run, *args.policy_run]:
         run_cfg = validate_config(yaml.safe_load((run / "config.yaml").read_text()))
-        state = torch.load(run / "checkpoint.pt", weights_only=False)["learner"]["learner"][
-            "policy"
-        ]
+        state = load_checkpoint(run / "checkpoint.pt")["learner"]["learner"]["policy"]
         policy = report.load_policy(run_cfg, state)
 
         policies[f"{run.name[:8]} ({run_cfg.runtime.reward})"] = TorchPolicyActor(policy).mode

@@ -50,12 +50,21 @@ def warn_about_relative_paths(cfg: RunConfig) -> None:
 
 
 def progress_printer(total_steps: int, every: float = 0.1) -> Callable[[dict], None]:
-    """A progress callback that prints one line per ``every`` of the run (and messages)."""
+    """A progress callback that prints one line per ``every`` of the run (and messages).
+
+    Job logs are read by others (``rlhp submit``, the Ray dashboard, ``kubectl logs``): the
+    labellers' links, which carry their tokens, are printed only when stdout is a terminal
+    (a job run by hand); a log gets their names and the tokens file."""
+    from rlhp.feedback_app.links import link_lines, show_links
+
     next_at = [0.0]
+    links_here = show_links(sys.stdout)
 
     def progress(m: dict) -> None:
         if "message" in m:
             print(f"job: {m['message']}", flush=True)
+            for line in link_lines(m.get("labeller_links", {})) if links_here else []:
+                print(f"job: {line}", flush=True)
             return
         step = m.get("global_step", 0.0)
         if step >= next_at[0] or step >= total_steps:
@@ -76,6 +85,7 @@ def run_preset(preset: str, description: str, argv: list[str] | None = None) -> 
     from rlhp.config import load_config
     from rlhp.errors import ConfigError
     from rlhp.runtime.loop import PreferenceRun
+    from rlhp.tracking.uri import redact_uri
 
     try:
         cfg = load_config(preset, args.overrides)
@@ -83,7 +93,8 @@ def run_preset(preset: str, description: str, argv: list[str] | None = None) -> 
         run = PreferenceRun(cfg)
         print(
             f"job: run {run.run_id}: {preset}, {cfg.learner.algo.upper()} on {cfg.env.id}, "
-            f"{cfg.total_steps} steps; MLflow {cfg.tracking.uri}; run dir {run.run_dir}",
+            f"{cfg.total_steps} steps; MLflow {redact_uri(cfg.tracking.uri)}; run dir "
+            f"{run.run_dir}",
             flush=True,
         )
         result = run.run(progress_printer(cfg.total_steps))

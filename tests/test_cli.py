@@ -8,7 +8,8 @@ from mlflow import MlflowClient
 
 
 def rlhp(*args, cwd):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the defaults
+    env["PYTHONUNBUFFERED"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "rlhp.cli", *args],
         capture_output=True,

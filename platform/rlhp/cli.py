@@ -1,8 +1,9 @@
 """The ``rlhp`` command.
 
-``rlhp train [PRESET] [--set key=value ...]`` trains a policy; ``rlhp config`` prints the
-resolved config; ``rlhp presets`` lists the presets. Bad input prints one line naming the
-field and exits with status 2, never a traceback.
+``rlhp train [PRESET] [--set key=value ...]`` trains a policy, showing rlhp's own lines and a
+progress bar (everything else goes to the run's ``train.log``; ``--verbose`` shows it all);
+``rlhp config`` prints the resolved config; ``rlhp presets`` lists the presets. Bad input
+prints one line naming the field and exits with status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rlhp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlhp.config import RunConfig
+    from rlhp.terminal import QuietTerminal
 
 
 def add_overrides_argument(
@@ -53,10 +59,13 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    """``rlhp train``: on a quiet terminal (rlhp's lines and the progress bar; everything else
+    in the run's ``train.log``) unless ``--verbose``."""
+    import os
+    import tempfile
 
     from rlhp.config import load_config
-    from rlhp.runtime.loop import PreferenceRun
+    from rlhp.terminal import QuietTerminal
 
     overrides = _overrides(args)
     cfg = (
@@ -64,8 +73,37 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.resume and not overrides and args.preset is None
         else load_config(args.preset, overrides)
     )
+    if args.verbose:
+        return _train(args, cfg, None)
+    # the log lives in the temp dir until the run directory exists (bad input creates nothing)
+    early = Path(tempfile.gettempdir()) / f"rlhp-train-{os.getpid()}.log"
+    term = QuietTerminal(early)
+    try:
+        with term:
+            return _train(args, cfg, term)
+    except ConfigError:  # bad input: one line, and no log to keep
+        if term.log_path == early:
+            early.unlink(missing_ok=True)
+        raise
+
+
+def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal | None) -> int:
+    """Run (or resume) one run, reporting on ``term`` (``None``: the plain stdout / stderr);
+    0 when done, 130 when interrupted, 1 when the run failed (the traceback is in the log)."""
+    import threading
+
+    from tqdm import tqdm
+
+    from rlhp.feedback_app.links import link_lines, show_links
+    from rlhp.runtime.loop import PreferenceRun
+    from rlhp.tracking.uri import redact_uri, ui_hint
+
+    out, err = (term.out, term.err) if term is not None else (sys.stdout, sys.stderr)
     run = PreferenceRun(cfg, resume_run_id=args.resume)
     cfg = run.cfg
+    log = run.run_dir / "train.log"
+    if term is not None:
+        term.move_to(log)
     mode = (
         ("human preferences" if run.human else "synthetic preferences")
         if run.preferences
@@ -74,14 +112,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     verb = "resuming" if args.resume else "starting"
     print(
         f"rlhp: {verb} run {run.run_id}: {cfg.learner.algo.upper()} on {cfg.env.id} from {mode}, "
-        f"{cfg.total_steps} steps; run dir {run.run_dir}; MLflow {cfg.tracking.uri}"
+        f"{cfg.total_steps} steps; run dir {run.run_dir}; MLflow {redact_uri(cfg.tracking.uri)}"
+        + (f"; full log {log}" if term is not None else ""),
+        file=out,
+        flush=True,
     )
-    bar = tqdm(total=cfg.total_steps, unit="step", dynamic_ncols=True, disable=args.quiet)
+    bar = tqdm(total=cfg.total_steps, unit="step", dynamic_ncols=True, disable=args.quiet, file=err)
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        """One line on the terminal, above the progress bar (from any thread)."""
+        with lock:
+            bar.clear()
+            print(line, file=out, flush=True)
+            bar.refresh()
+
+    if term is not None:
+        term.watch(say)  # notable log lines (an actor died, ...) as one rlhp line each
+    links_here = show_links(out)  # labellers' links (their tokens) only on a terminal
 
     def progress(m: dict[str, float]) -> None:
         # steps, true episode return, env steps/s; labels and predicted episode return (r_hat)
         if "message" in m:
-            bar.write(f"rlhp: {m['message']}")
+            say(f"rlhp: {m['message']}")
+            for line in link_lines(m.get("labeller_links", {})) if links_here else []:  # type: ignore[arg-type]
+                say(f"rlhp: {line}")
             return
         bar.n = min(int(m["global_step"]), cfg.total_steps)
         postfix = {"ret": f"{m['true_episode_return']:.1f}", "sps": f"{m['env_steps_per_s']:.0f}"}
@@ -90,30 +145,49 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 "labels": f"{m['labels']:.0f}",
                 "pred_ret": f"{m.get('predicted_episode_return', float('nan')):.1f}",
             }
-        bar.set_postfix(postfix, refresh=True)
+        with lock:
+            bar.set_postfix(postfix, refresh=True)
 
     try:
         result = run.run(progress)
     except KeyboardInterrupt:
         bar.close()
         print(
-            f"\nrlhp: interrupted; checkpoint saved. Resume with: rlhp train --resume {run.run_id}"
+            f"\nrlhp: interrupted; checkpoint saved. Resume with: rlhp train --resume {run.run_id}",
+            file=out,
         )
         return 130
+    except Exception as error:
+        if term is None:
+            raise
+        import traceback
+
+        traceback.print_exc()  # into the log
+        bar.close()
+        what = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        print(
+            f"rlhp: error: the run failed: {type(error).__name__}: {what}; the full log is "
+            f"in {log}",
+            file=err,
+            flush=True,
+        )
+        return 1
     bar.close()
     print(
         f"rlhp: done. run {result.run_id}: {result.global_step} steps, {result.labels} labels, "
         f"recent true return {result.mean_recent_return:.1f}, evaluation return {result.eval_return:.1f}\n"
-        f"      watch it: mlflow ui --backend-store-uri {cfg.tracking.uri}   (then open http://127.0.0.1:5000)"
+        f"      watch it: {ui_hint(cfg.tracking.uri)}",
+        file=out,
+        flush=True,
     )
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
     import yaml
 
+    from rlhp.checkpoint_io import load_checkpoint
     from rlhp.config import validate_config
     from rlhp.errors import ConfigError
     from rlhp.runtime import report
@@ -124,7 +198,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             f"RUN_ID: no checkpoint at {run_dir / 'checkpoint.pt'}; check the id and --runs-dir"
         )
     cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    state = load_checkpoint(run_dir / "checkpoint.pt")  # weights only: a crafted file runs no code
     policy = report.load_policy(cfg, state["learner"]["learner"]["policy"])
     returns = report.evaluate(cfg, policy, args.episodes)
     print(
@@ -138,6 +212,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_label(args: argparse.Namespace) -> int:
     from rlhp.feedback_app.attach import attach
     from rlhp.feedback_app.config import is_loopback
+    from rlhp.feedback_app.links import base_url, link_lines, show_links
     from rlhp.runtime.cluster import connect
 
     if not is_loopback(args.host) and not args.allow_remote:
@@ -147,8 +222,15 @@ def _cmd_label(args: argparse.Namespace) -> int:
         )
     connect(args.address)
     server, links = attach(args.run_id, args.host, args.port)
-    for name, link in links.items():
-        print(f"rlhp: labelling app for {name}: {link}")
+    if show_links(sys.stdout):
+        for line in link_lines(links):
+            print(f"rlhp: {line}")
+    else:  # a log, not a person: no tokens
+        print(
+            f"rlhp: labelling app at {base_url(links) or server.url()} for {', '.join(links)}; "
+            "links are shown on a terminal only: each person opens the address with "
+            "#token=<their token> (the run's tokens file)"
+        )
     print("rlhp: Ctrl-C stops serving (the run goes on)")
     server.wait()
     return 0
@@ -165,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", metavar="RUN_ID", help="continue this run from its last checkpoint"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show everything the run's libraries print (Ray, MLflow, warnings) here instead "
+        "of only in the run's train.log",
+    )
     train.add_argument(
         "--feedback",
         choices=["synthetic", "human"],

@@ -5,14 +5,17 @@ validated offline by ``kubernetes-validate`` (strict: unknown fields fail), and 
 object against the CRD schemas in ``../shared/kuberay-crds`` (read in place, made strict the
 way the API server's field validation is). Then the settings the deployment depends on are
 asserted: Ray token auth, autoscaling, GPU requests matching ``rayStartParams``, non-root and
-unprivileged pods with requests and limits, MLflow on PostgreSQL with Secret credentials, the
-labelling app's Service, and RayJob files that equal what ``rlhp k8s submit`` builds.
+unprivileged pods with requests and limits, MLflow on PostgreSQL behind a password, secrets
+mounted as files (never environment variables or arguments), no service account token but
+the autoscaler's, NetworkPolicies that allow only rlhp's own connections, the labelling app's
+Service and TLS Ingress, and RayJob files that equal what ``rlhp k8s submit`` builds.
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import re
 import shlex
 import shutil
 import subprocess
@@ -154,8 +157,8 @@ def all_objects(rendered: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any
 def test_kustomization_renders_the_whole_deployment(rendered, kustomization):
     objs = rendered[kustomization]
     kinds = sorted(o["kind"] for o in objs)
-    expected = ["Namespace", "RayCluster", "StatefulSet", "Deployment"]
-    expected += ["PersistentVolumeClaim"] * 2 + ["Service"] * 3
+    expected = ["Namespace", "RayCluster", "StatefulSet", "Deployment", "Ingress"]
+    expected += ["PersistentVolumeClaim"] * 2 + ["Service"] * 3 + ["NetworkPolicy"] * 6
     assert kinds == sorted(expected)
     for o in objs:
         if o["kind"] != "Namespace":
@@ -167,7 +170,7 @@ def test_kustomization_renders_the_whole_deployment(rendered, kustomization):
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_core_objects_validate_with_kubernetes_validate(rendered, kustomization):
     core = [o for o in rendered[kustomization] if not is_ray(o)]
-    assert len(core) == 8
+    assert len(core) == 15
     for obj in core:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
@@ -272,11 +275,18 @@ def test_ray_token_auth_is_on_for_every_ray_container(rendered):
         assert not auth.get("enableK8sTokenAuth"), name  # unsupported for RayJobs
         secret = auth["secretName"]
         for group, spec in ray_groups(cluster).items():
-            env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
+            pod = spec["template"]["spec"]
+            env = {e["name"]: e for e in pod["containers"][0]["env"]}
             assert env["RAY_AUTH_MODE"]["value"] == "token", f"{name}/{group}"
-            ref = env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
-            assert ref == {"name": secret, "key": "auth_token"}, f"{name}/{group}"
-            assert "value" not in env["RAY_AUTH_TOKEN"], f"{name}/{group}: token inline"
+            # the token is a file from the Secret, never an environment variable
+            assert "RAY_AUTH_TOKEN" not in env, f"{name}/{group}"
+            path = Path(env["RAY_AUTH_TOKEN_PATH"]["value"])
+            mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+            mount = mounts[str(path.parent)]
+            assert mount["readOnly"] is True, f"{name}/{group}"
+            volume = {v["name"]: v for v in pod["volumes"]}[mount["name"]]["secret"]
+            assert volume["secretName"] == secret, f"{name}/{group}"
+            assert {"key": "auth_token", "path": path.name} in volume["items"], f"{name}/{group}"
 
 
 def test_cpu_workers_autoscale(rendered):
@@ -340,15 +350,27 @@ def test_mlflow_uses_postgres_and_credentials_from_secrets(rendered):
     service = one(objs, "Service", "mlflow")
     port = service["spec"]["ports"][0]["port"]
     assert f"http://{service['metadata']['name']}:{port}" == k8s.TRACKING_URI
-    (mlflow,) = one(objs, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
+    pod = one(objs, "Deployment", "mlflow")["spec"]["template"]["spec"]
+    (mlflow,) = pod["containers"]
     args = " ".join(mlflow["command"] + mlflow["args"])
-    assert "--backend-store-uri=postgresql+psycopg2://" in args
-    assert "@mlflow-postgres:5432/mlflow" in args
+    # no user or password in the URI: libpq takes PGUSER and the password file
+    assert "--backend-store-uri=postgresql+psycopg2://mlflow-postgres:5432/mlflow" in args
     assert "--serve-artifacts" in args and "--artifacts-destination=/mlflow/artifacts" in args
     env = {e["name"]: e for e in mlflow["env"]}
-    for var in ("MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD"):
-        assert f"$({var})" in args
-        assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "rlhp-mlflow-db"
+    assert env["PGUSER"]["valueFrom"]["secretKeyRef"] == {
+        "name": "rlhp-mlflow-db",
+        "key": "username",
+    }
+    (init,) = pod["initContainers"]
+    script = init["command"][-1]
+    assert f"> {env['PGPASSFILE']['value']}" in script and "umask 077" in script  # libpq: 0600
+    assert "$(cat /etc/rlhp/mlflow-db/password)" in script
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    init_mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
+    assert volumes[init_mounts["/etc/rlhp/mlflow-db"]]["secret"]["secretName"] == "rlhp-mlflow-db"
+    assert volumes[init_mounts[str(Path(env["PGPASSFILE"]["value"]).parent)]]["emptyDir"] == {
+        "medium": "Memory", "sizeLimit": "1Mi"
+    }  # fmt: skip
     hosts = env["MLFLOW_SERVER_ALLOWED_HOSTS"]["value"].split(",")
     assert "mlflow:*" in hosts and "localhost:*" in hosts  # in-cluster and port-forward
     mounts = {m["mountPath"]: m["name"] for m in mlflow["volumeMounts"]}
@@ -356,17 +378,177 @@ def test_mlflow_uses_postgres_and_credentials_from_secrets(rendered):
     one(objs, "PersistentVolumeClaim", "mlflow-artifacts")
 
     (pg,) = one(objs, "StatefulSet", "mlflow-postgres")["spec"]["template"]["spec"]["containers"]
+    pg_pod = one(objs, "StatefulSet", "mlflow-postgres")["spec"]["template"]["spec"]
     pg_env = {e["name"]: e for e in pg["env"]}
-    for var, key in (("POSTGRES_USER", "username"), ("POSTGRES_PASSWORD", "password")):
-        assert pg_env[var]["valueFrom"]["secretKeyRef"] == {"name": "rlhp-mlflow-db", "key": key}
+    pg_mounts = {m["mountPath"]: m["name"] for m in pg["volumeMounts"]}
+    pg_volumes = {v["name"]: v for v in pg_pod["volumes"]}
+    for var, key in (("POSTGRES_USER_FILE", "username"), ("POSTGRES_PASSWORD_FILE", "password")):
+        path = Path(pg_env[var]["value"])
+        assert path.name == key  # the Secret's key, as a file
+        assert pg_volumes[pg_mounts[str(path.parent)]]["secret"]["secretName"] == "rlhp-mlflow-db"
     assert one(objs, "Service", "mlflow-postgres")["spec"]["ports"][0]["port"] == 5432
-    # no credential is written into any manifest
+    # MLflow is behind its basic-auth app, configured from the generated file
+    assert "--app-name=basic-auth" in args
+    assert str(Path(env["MLFLOW_AUTH_CONFIG_PATH"]["value"]).parent) == str(
+        Path(env["PGPASSFILE"]["value"]).parent
+    )
+    assert "basic_auth.ini" in script and "$(cat /etc/rlhp/mlflow-auth/password)" in script
+    assert "MLFLOW_FLASK_SERVER_SECRET_KEY" not in env  # read from its file at start
+    assert '"$(cat /etc/rlhp/mlflow-auth/flask_secret_key)"' in mlflow["command"][-2]
+    assert mlflow["readinessProbe"]["httpGet"]["path"] == "/health"  # the one open route
+    assert '"mlflow[auth]' in (REPO / "Dockerfile").read_text()  # the auth app's dependencies
+
+
+def containers_of(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return pod.get("initContainers", []) + pod["containers"]
+
+
+def test_secrets_are_mounted_files_never_env_or_arguments(rendered):
+    """The Ray token, the database password and MLflow's passwords reach processes as
+    read-only files; no env var takes a Secret's value but a user name, no command line
+    names a secret, and env vars named like secrets only hold file paths."""
+    secret_keys = {"auth_token", "password", "flask_secret_key", "credentials", "tokens"}
     for obj in all_objects(rendered):
-        for _, pod in pod_specs(obj):
-            for c in pod["containers"]:
+        for where, pod in pod_specs(obj):
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
+            for c in containers_of(pod):
                 for e in c.get("env", []):
-                    if any(w in e["name"] for w in ("PASSWORD", "TOKEN", "SECRET")):
-                        assert "valueFrom" in e and "value" not in e, e["name"]
+                    ref = e.get("valueFrom", {}).get("secretKeyRef")
+                    assert ref is None or ref["key"] == "username", f"{where}/{c['name']}: {e}"
+                    if any(w in e["name"] for w in ("PASSWORD", "TOKEN", "SECRET", "PASSFILE")):
+                        assert e["value"].startswith("/"), f"{where}/{c['name']}: {e['name']}"
+                assert not c.get("envFrom"), f"{where}/{c['name']}"
+                line = " ".join(c.get("command", []) + c.get("args", []))
+                assert not re.search(r"\$\((\w*(PASSWORD|TOKEN|SECRET)\w*)\)", line), where
+                for m in c.get("volumeMounts", []):
+                    secret = volumes.get(m["name"], {}).get("secret")  # or a claim template
+                    if secret is not None:
+                        assert m.get("readOnly") is True, f"{where}/{c['name']}: {m['name']}"
+                        assert secret["defaultMode"] <= 0o440, f"{where}: {m['name']}"
+            for v in volumes.values():
+                if "secret" in v and v["secret"].get("items"):
+                    assert {i["key"] for i in v["secret"]["items"]} <= secret_keys | {"username"}
+
+
+def test_only_the_autoscaler_gets_a_kubernetes_api_token(rendered):
+    for name, objs in rendered.items():
+        cluster = one(objs, "RayCluster")
+        for obj in all_objects({name: objs}):
+            for where, pod in pod_specs(obj):
+                if obj["kind"] != "Namespace":
+                    assert pod.get("automountServiceAccountToken") is False, f"{name}: {where}"
+        head = cluster["spec"]["headGroupSpec"]["template"]["spec"]
+        (mount,) = cluster["spec"]["autoscalerOptions"]["volumeMounts"]
+        assert mount["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"
+        assert mount["readOnly"] is True
+        sources = {v["name"]: v for v in head["volumes"]}[mount["name"]]["projected"]["sources"]
+        assert {"path": "token", "expirationSeconds": 3607} in [
+            s.get("serviceAccountToken") for s in sources
+        ]
+        for c in head["containers"]:  # the Ray container does not mount it
+            assert mount["mountPath"] not in {m["mountPath"] for m in c.get("volumeMounts", [])}
+
+
+def test_every_ray_pod_reads_mlflow_credentials_from_a_file(rendered):
+    for name, objs in rendered.items():
+        for group, spec in ray_groups(one(objs, "RayCluster")).items():
+            pod = spec["template"]["spec"]
+            mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+            mount = mounts["/home/rlhp/.mlflow"]  # ~/.mlflow/credentials of uid 1000
+            secret = {v["name"]: v for v in pod["volumes"]}[mount["name"]]["secret"]
+            assert secret["secretName"] == "rlhp-mlflow-auth", f"{name}/{group}"
+            assert secret["items"] == [{"key": "credentials", "path": "credentials"}]
+
+
+# ---- network: who may connect to what -----------------------------------------------------
+
+
+def pod_labels(objs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Labels of each kind of pod at run time (KubeRay adds ray.io/cluster and node-type)."""
+    cluster = one(objs, "RayCluster")
+    name = cluster["metadata"]["name"]
+    out = {}
+    for group, spec in ray_groups(cluster).items():
+        kind = "head" if group == "head" else "worker"
+        out[f"ray-{group}"] = spec["template"]["metadata"]["labels"] | {
+            "ray.io/cluster": name, "ray.io/node-type": kind
+        }  # fmt: skip
+    for kind in ("Deployment", "StatefulSet"):
+        for o in objs:
+            if o["kind"] == kind:
+                out[o["metadata"]["name"]] = o["spec"]["template"]["metadata"]["labels"]
+    job = load_job_file(JOB_FILES[0])
+    out["job-submitter"] = job["spec"]["submitterPodTemplate"]["metadata"]["labels"]
+    return out
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def allowed(policies: list[dict[str, Any]], target: dict[str, str], source: dict[str, str] | None,
+            namespace: str, port: int) -> bool:  # fmt: skip
+    """Whether ``source`` pod (or any pod of ``namespace`` when None) may reach ``port``."""
+    for p in policies:
+        if not selects(p["spec"]["podSelector"], target):
+            continue
+        for rule in p["spec"].get("ingress", []):
+            ports = [x["port"] for x in rule.get("ports", [])]
+            if ports and port not in ports:
+                continue
+            for peer in rule.get("from", []):
+                local = "podSelector" in peer and source is not None and namespace == "rlhp"
+                if local and selects(peer["podSelector"], source):
+                    return True
+                ns = peer.get("namespaceSelector", {}).get("matchLabels", {})
+                if ns and ns == {"kubernetes.io/metadata.name": namespace}:
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_network_policies_allow_only_rlhps_own_connections(rendered, kustomization):
+    objs = rendered[kustomization]
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    deny = one(objs, "NetworkPolicy", "default-deny-ingress")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}  # everything else: denied
+    pods = pod_labels(objs)
+    head, workers = pods["ray-head"], pods["ray-cpu-workers"]
+    mlflow, postgres = pods["mlflow"], pods["mlflow-postgres"]
+
+    def can(source: str | None, target: dict[str, str], port: int, ns: str = "rlhp") -> bool:
+        return allowed(policies, target, pods[source] if source else None, ns, port)
+
+    for port in (6379, 8265, 10001, 12345):  # Ray pods talk to each other on any port
+        assert can("ray-cpu-workers", head, port) and can("ray-head", workers, port)
+    assert can("job-submitter", head, 8265) and not can("job-submitter", head, 6379)
+    assert can(None, head, 8265, ns="kuberay-system")  # the operator reads job status
+    assert can(None, head, 8000, ns="ingress-nginx")  # the labelling app, through the Ingress
+    assert not can("job-submitter", head, 8000) and not can(None, head, 8000, ns="other")
+    assert can("ray-head", mlflow, 5000) and can("ray-cpu-workers", mlflow, 5000)
+    assert not can("job-submitter", mlflow, 5000) and not can("ray-head", mlflow, 22)
+    assert can("mlflow", postgres, 5432)
+    assert not can("ray-head", postgres, 5432) and not can("ray-cpu-workers", postgres, 5432)
+    assert not can("mlflow", head, 8265) and not can(None, mlflow, 5000, ns="ingress-nginx")
+
+
+def test_the_labelling_app_is_served_behind_tls(rendered):
+    objs = rendered["base"]
+    ingress = one(objs, "Ingress", "rlhp-feedback")["spec"]
+    (tls,) = ingress["tls"]
+    assert tls["secretName"] == "rlhp-feedback-tls"
+    (rule,) = ingress["rules"]
+    assert rule["host"] in tls["hosts"]  # every host it serves has the certificate
+    (path,) = rule["http"]["paths"]
+    service = one(objs, "Service", "rlhp-feedback")
+    assert path["backend"]["service"]["name"] == service["metadata"]["name"]
+    assert path["backend"]["service"]["port"]["name"] == service["spec"]["ports"][0]["name"]
+    notes = one(objs, "Ingress", "rlhp-feedback")["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"  # no plain HTTP
+    from rlhp.feedback_app.config import FeedbackConfig
+
+    cap = notes["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert int(cap.removesuffix("k")) * 1024 == FeedbackConfig().max_body_bytes
 
 
 def test_the_labelling_app_is_exposed_on_the_ray_head(rendered):

@@ -111,3 +111,19 @@ def test_sample_pairs_is_seeded_distinct_and_per_env(make_segment) -> None:
     assert len(candidates) == 3 and candidates[0][0].obs.shape == (6, 11)
     with pytest.raises(UnknownSegmentError, match="at least 2"):
         SegmentStore(capacity=3).sample_pairs(1, np.random.default_rng(0))
+
+
+def test_unpin_releases_segments_on_disk_and_keeps_the_rest(tmp_path, make_segment) -> None:
+    store = SegmentStore(capacity=2, directory=tmp_path)
+    store.add([make_segment(i) for i in range(4)])
+    store.pin(["run/0/2", "run/0/3"])  # one file holding both
+    store.add([make_segment(i) for i in range(4, 6)])  # 2 and 3 leave the ring
+    store.pin(["run/0/4"])
+    assert store.unpin_except(["run/0/3", "run/0/5"]) == ["run/0/2", "run/0/4"]
+    assert store.pinned_ids == {"run/0/3"} and "run/0/2" not in store and "run/0/4" in store
+    assert len(list(tmp_path.glob("pinned-*.arrow"))) == 1  # one rewritten, one removed
+    reopened = SegmentStore(capacity=2, directory=tmp_path)
+    assert reopened.pinned_ids == {"run/0/3"}
+    assert reopened.get(["run/0/3"])[0].t_start == make_segment(3).t_start
+    reopened.unpin(["run/0/3", "never-pinned"])
+    assert reopened.pinned_ids == frozenset() and not list(tmp_path.glob("pinned-*.arrow"))

@@ -51,6 +51,7 @@ class RunInThread:
         from rlhp.runtime.loop import PreferenceRun
 
         self.messages: list[str] = []
+        self.links: dict[str, str] = {}  # the labellers' links, as a terminal would show them
         self.result = None
         self.error: BaseException | None = None
         self.run = PreferenceRun(cfg)
@@ -66,17 +67,16 @@ class RunInThread:
     def _progress(self, m: dict) -> None:
         if "message" in m:
             self.messages.append(m["message"])
+            self.links |= m.get("labeller_links", {})
 
     def link(self, labeller: str = "labeller-1", timeout: float = 120.0) -> str:
-        """The link the run printed for ``labeller`` (waits for it)."""
+        """The link the run announced for ``labeller`` (waits for it)."""
         import time
 
-        prefix = f"labelling app for {labeller}: "
         deadline = time.time() + timeout
         while True:
-            for m in self.messages:
-                if m.startswith(prefix):
-                    return m[len(prefix) :]
+            if labeller in self.links:
+                return self.links[labeller]
             assert self.error is None, self.error
             assert time.time() < deadline, f"no link for {labeller}: {self.messages}"
             time.sleep(0.2)

@@ -1,13 +1,17 @@
 """Fault tolerance and resume on a real local Ray cluster.
 
 Kill a rollout worker and the reward trainer (SIGKILL of the actor processes) mid-run: the
-run completes and the label store holds every acknowledged label exactly once. Stop a run,
-resume it: it continues from its checkpoint in the same MLflow run.
+run completes, the label store holds every acknowledged label exactly once, every labelled
+segment is retrievable from the segment store, and the restarted trainer fitted on every
+stored label. Stop a run, resume it: the learner's weights, optimizer and normalizers and
+the reward model are exactly the checkpointed ones (written with fsync), and the run
+continues from there in the same MLflow run.
 """
 
 import os
 import signal
 
+import numpy as np
 import pyarrow.compute as pc
 import pytest
 import ray
@@ -16,6 +20,7 @@ from mlflow import MlflowClient
 
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
+from rlhp.data.segment_store import SegmentStore
 from rlhp.runtime.loop import PreferenceRun
 
 # two rollout workers of one env each: 512 steps per iteration, rollouts stacked by the learner
@@ -24,11 +29,33 @@ SHORT = ["total_steps=8192", "env.num_envs=1", "runtime.num_rollout_workers=2", 
          "runtime.checkpoint_every=2", "runtime.reward_fit_interval_s=0.2"]  # fmt: skip
 
 
+def assert_same_state(a, b, where="state"):
+    """``a`` and ``b`` hold the same values (nested dicts / lists of tensors and arrays;
+    a numpy scalar and a 0-d array of the same value are the same)."""
+    if isinstance(a, np.ndarray | np.generic) or isinstance(b, np.ndarray | np.generic):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), f"{where}: {a!r} != {b!r}"
+        return
+    assert type(a) is type(b), f"{where}: {type(a)} != {type(b)}"
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{where}: tensors differ"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
 @pytest.mark.slow
 def test_killed_worker_and_reward_trainer_lose_no_label(ray_cluster, isolated):
-    cfg = load_config(None, isolated(*SHORT))
+    # every label is asked by half the run, so the restarted trainer has time to fit them all
+    cfg = load_config(None, isolated(*SHORT, "label_schedule.total_timesteps=4096"))
     run = PreferenceRun(cfg)
-    killed = []
+    killed, restarted = [], []
 
     def progress(m):
         if m.get("iteration") == 4 and not killed:
@@ -36,6 +63,8 @@ def test_killed_worker_and_reward_trainer_lose_no_label(ray_cluster, isolated):
                 pid = ray.get(actor.pid.remote())
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
+        if m.get("iteration") == 12 and not restarted:
+            restarted.append(ray.get(run.trainer.pid.remote()))
 
     result = run.run(progress)
     assert len(killed) == 2
@@ -44,23 +73,42 @@ def test_killed_worker_and_reward_trainer_lose_no_label(ray_cluster, isolated):
     ids = labels.column("label_id").to_pylist()
     assert len(ids) == len(set(ids)), "a label was stored twice"
     assert len(ids) == result.labels >= 50  # each acknowledged label once; ~the whole budget
-    # every labelled segment is retrievable after the restarts
+    # every labelled segment is retrievable from the segment store after the restarts
     segs = set(pc.unique(labels.column("left")).to_pylist()) | set(
         pc.unique(labels.column("right")).to_pylist()
     )
-    stored = {p.name for p in (run.run_dir / "segments").glob("pinned-*.arrow")}
-    assert stored and segs
-    # the reward trainer came back and kept fitting: its saved state has seen all labels
+    segments = SegmentStore(1, run.run_dir / "segments")  # reopened: its pinned files only
+    assert segs <= segments.pinned_ids
+    assert segments.table(sorted(segs)).column("segment_id").to_pylist() == sorted(segs)
+    # the reward trainer came back and kept fitting: its saved state has seen every label
+    assert restarted and restarted[0] != killed[1]
     state = torch.load(run.run_dir / "reward_model.pt", weights_only=False)
-    assert state["labels_fitted"] >= 10
+    assert state["labels_fitted"] == len(ids)
     run_info = MlflowClient(cfg.tracking.uri).get_run(result.run_id)
     assert run_info.info.status == "FINISHED"
 
 
+class CheckedRun(PreferenceRun):
+    """A run that records, right after resuming, its learner's and reward trainer's state."""
+
+    def _restore(self) -> None:
+        super()._restore()
+        self.restored_learner = ray.get(self.learner.state_dict.remote())
+        self.restored_reward = ray.get(self.trainer.state.remote())
+
+
 @pytest.mark.slow
-def test_stopped_run_resumes_from_its_checkpoint(ray_cluster, isolated):
+def test_stopped_run_resumes_from_its_checkpoint(ray_cluster, isolated, monkeypatch):
     cfg = load_config(None, isolated(*SHORT))
     run = PreferenceRun(cfg)
+    fsynced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):  # the driver writes the checkpoint: record what it makes durable
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
 
     def stop_at_6(m):
         if m.get("iteration") == 6:
@@ -68,18 +116,26 @@ def test_stopped_run_resumes_from_its_checkpoint(ray_cluster, isolated):
 
     with pytest.raises(KeyboardInterrupt):
         run.run(stop_at_6)
-    ckpt = torch.load(run.run_dir / "checkpoint.pt", weights_only=False)
+    ckpt_path = run.run_dir / "checkpoint.pt"
+    at = fsynced.index(f"{ckpt_path}.tmp")  # fsynced before the rename, dir fsynced after
+    assert str(run.run_dir) in fsynced[at + 1 :]
+    ckpt = torch.load(ckpt_path, weights_only=False)
     assert ckpt["iteration"] == 6 and ckpt["global_step"] == 6 * 512
+    reward_file = torch.load(run.run_dir / "reward_model.pt", weights_only=False)
     labels_before = read_labels(run.run_dir / "labels").num_rows
     client = MlflowClient(cfg.tracking.uri)
     assert client.get_run(run.run_id).info.status == "KILLED"
 
-    resumed = PreferenceRun(cfg, resume_run_id=run.run_id)  # cfg: where to find runs_dir
+    resumed = CheckedRun(cfg, resume_run_id=run.run_id)  # cfg: where to find runs_dir
     assert resumed.run_dir == run.run_dir
     steps = []
     result = resumed.run(
         lambda m: steps.append(int(m["global_step"])) if "global_step" in m else None
     )
+    # weights, optimizer state, normalizers, RNG: exactly the checkpoint's (the learner's
+    # reward model is not part of it: it is pulled again from the trainer, version -1 first)
+    assert_same_state(resumed.restored_learner["learner"], ckpt["learner"]["learner"], "learner")
+    assert_same_state(resumed.restored_reward, reward_file["ensemble"], "reward model")
     assert steps[0] == 7 * 512  # continues after the checkpoint, not from 0
     assert result.global_step == 8192 and result.run_id == run.run_id
     assert result.labels >= labels_before

@@ -7,26 +7,33 @@ only builds it from the run config and exposes it to the labelling actor (``enqu
 (``call``: ``rlhp label RUN_ID``, Ray Serve). It runs threaded (``max_concurrency``), so a
 request never waits behind another one, and is placed on the driver's node so the printed
 address is the one the user can open.
+
+Given the run's segment buffer, the service journals its queue in ``<run_dir>/feedback/``
+and pins queued pairs' segments in the buffer: an actor restarted by Ray (or a resumed run)
+hands out the same pairs, and releases pinned segments that no label will name.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rlhp.config import RunConfig
 from rlhp.data.label_store import LabelStore
 from rlhp.data.records import SegmentRecord
+from rlhp.data.schemas import batch_to_records
 from rlhp.feedback_app.app import create_app
 from rlhp.feedback_app.backends import LocalBackend
 from rlhp.feedback_app.clips import ClipCache
+from rlhp.feedback_app.limits import RequestLimits
 from rlhp.feedback_app.server import AppServer
 from rlhp.feedback_app.service import FeedbackService
 from rlhp.feedback_app.tokens import load_or_generate
 
 ACTOR_NAMESPACE = "rlhp"
-_WEB_API = {"api_status", "api_next", "api_answer", "api_clip"}
+_WEB_API = {"api_status", "api_next", "api_answer", "api_clip", "api_health"}
 
 
 def feedback_actor_name(run_id: str) -> str:
@@ -42,18 +49,59 @@ def task_description(cfg: RunConfig) -> str:
     return f"{name}: in which clip does the agent do better at its task?"
 
 
+class BufferSegments:
+    """The segment buffer actor as the service's ``SegmentSource`` (blocking Ray calls; the
+    buffer's own errors, e.g. UnknownSegmentError, reach the service unchanged)."""
+
+    def __init__(self, buffer: Any) -> None:
+        self.buffer = buffer
+
+    def _call(self, method: str, *args: Any) -> Any:
+        import ray
+        from ray.exceptions import RayTaskError
+
+        try:
+            return ray.get(getattr(self.buffer, method).remote(*args))
+        except RayTaskError as err:
+            raise err.cause from None
+
+    def get(self, segment_ids: Sequence[str]) -> list[SegmentRecord]:
+        return batch_to_records(self._call("table", list(segment_ids)))
+
+    def pin(self, segment_ids: Sequence[str]) -> None:
+        self._call("pin", list(segment_ids))
+
+    def unpin_except(self, keep: Sequence[str]) -> list[str]:
+        return self._call("unpin_except", list(keep))
+
+
 class FeedbackActor:
-    def __init__(self, cfg_data: dict[str, Any], label_dir: str, run_dir: str, run_id: str) -> None:
+    def __init__(
+        self,
+        cfg_data: dict[str, Any],
+        label_dir: str,
+        run_dir: str,
+        run_id: str,
+        buffer: Any = None,
+    ) -> None:
         cfg = RunConfig.model_validate(cfg_data)
         fb = cfg.feedback
         self.tokens = load_or_generate(fb.tokens_file, Path(run_dir), fb.num_tokens)
+        self.limits = RequestLimits.from_config(fb)  # every front end applies the run's limits
         env_cfg = cfg.env.model_copy(update={"num_envs": 1, "render_clips": True})
         self.clips = ClipCache(env_cfg, Path(run_dir) / "clips", fb.clip_format)
         self.service = FeedbackService(
-            fb, LabelStore(label_dir), self.tokens, run_id, task_description(cfg), self.clips
+            fb,
+            LabelStore(label_dir),
+            self.tokens,
+            run_id,
+            task_description(cfg),
+            self.clips,
+            state_dir=Path(run_dir) / "feedback" if buffer is not None else None,
+            segments=BufferSegments(buffer) if buffer is not None else None,
         )
         self.server = (
-            AppServer(create_app(LocalBackend(self.service)), fb.host, fb.port)
+            AppServer(create_app(LocalBackend(self.service), self.limits), fb.host, fb.port)
             if fb.serve == "actor"
             else None
         )
@@ -61,6 +109,10 @@ class FeedbackActor:
     def url(self) -> str | None:
         """Where the web app is served by this actor (None if it is served elsewhere)."""
         return self.server.url() if self.server is not None else None
+
+    def request_limits(self) -> RequestLimits:
+        """The run's web request limits, for front ends in other processes."""
+        return self.limits
 
     def labeller_links(self, base_url: str | None = None) -> dict[str, str]:
         """``{labeller: link with token}`` for printing to the person running the job."""
@@ -78,6 +130,10 @@ class FeedbackActor:
 
     def counts(self) -> dict[str, int]:
         return self.service.counts()
+
+    def restored(self) -> dict[str, int]:
+        """What this incarnation took over from a crashed one (pairs, unpinned segments)."""
+        return dict(self.service.restored)
 
     def stats(self) -> dict[str, float]:
         return self.service.stats()

@@ -5,8 +5,10 @@ A thin layer over Ray's ``JobSubmissionClient`` that adds what the plain client 
 the user: the address from ``RAY_ADDRESS`` with a quick reachability probe (an unreachable
 host fails in seconds with one line, not after a TCP time-out), the cluster's token
 (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``, the places Ray itself
-reads) sent as a bearer header whatever ``RAY_AUTH_MODE`` says here, one-line errors for a
-missing or rejected token, and Ctrl-C that asks before stopping the job.
+reads) sent as a bearer header whatever ``RAY_AUTH_MODE`` says here, but only over https or
+to this machine unless the user allows plain http elsewhere (``--allow-insecure-token``,
+with a warning), one-line errors for a missing or rejected token, and Ctrl-C that asks before
+stopping the job.
 """
 
 from __future__ import annotations
@@ -93,6 +95,40 @@ def probe(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
+def is_loopback_host(host: str) -> bool:
+    """True when every address ``host`` resolves to is a loopback address (this machine)."""
+    import ipaddress
+
+    if not host:
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    addresses = {info[4][0].split("%")[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def check_token_transport(address: str, token: Token | None, allow_insecure: bool) -> str | None:
+    """Refuse (ConfigError) to send ``token`` over plain http to another machine unless
+    ``allow_insecure``; return the warning to print when it is allowed, else None."""
+    url = urlparse(address)
+    if token is None or url.scheme == "https" or is_loopback_host(url.hostname or ""):
+        return None
+    if not allow_insecure:
+        raise ConfigError(
+            f"RAY_ADDRESS: {address} is plain http to another machine: the Ray token (from "
+            f"{token.source}) would cross the network unencrypted. Use an https:// address, "
+            "or a tunnel to 127.0.0.1 (`ssh -L 8265:localhost:8265 HEAD`, `kubectl "
+            "port-forward`), or pass --allow-insecure-token to send it anyway"
+        )
+    return (
+        f"rlhp: warning: sending the Ray token over plain http to {url.hostname} "
+        "(--allow-insecure-token): anyone on the network path can read it and control the "
+        "cluster"
+    )
+
+
 def _auth_error(err: Exception, address: str, token: Token | None) -> ConfigError:
     text = str(err)
     if token is None or "Authentication required" in text:
@@ -107,21 +143,29 @@ def _auth_error(err: Exception, address: str, token: Token | None) -> ConfigErro
     )
 
 
-def connect_client(address: str | None = None) -> tuple[Any, str]:
+def connect_client(
+    address: str | None = None,
+    allow_insecure_token: bool = False,
+    warn: Callable[[str], Any] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> tuple[Any, str]:
     """A ``JobSubmissionClient`` for ``address`` (or RAY_ADDRESS) with the token attached,
-    and the resolved address. Bad address or token: ConfigError."""
+    and the resolved address. Bad address or token, or a token that would go over plain
+    http to another machine without ``allow_insecure_token``: ConfigError."""
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
     url = resolve_address(address)
-    probe(url)
     token = find_token()
+    warning = check_token_transport(url, token, allow_insecure_token)
+    probe(url)
+    if warning:
+        warn(warning)
     headers = {"Authorization": f"Bearer {token.value}"} if token else None
     try:
         return JobSubmissionClient(url, headers=headers), url
     except AuthenticationError as err:
         raise _auth_error(err, url, token) from None
-    except ConnectionError as err:
+    except (ConnectionError, RuntimeError) as err:  # RuntimeError: "version check returned 404"
         raise ConfigError(
             f"RAY_ADDRESS: {url} answered but is not a Ray job server ({err}); use the head's "
             "dashboard address, e.g. http://HEAD:8265"

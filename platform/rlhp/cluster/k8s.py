@@ -193,7 +193,13 @@ def build_rayjob(
             "submissionMode": "K8sJobMode",
             "submitterConfig": {"backoffLimit": 2},
             "submitterPodTemplate": {
-                "metadata": {"labels": {"app.kubernetes.io/name": "rlhp"}},
+                # the label NetworkPolicy ray-head-dashboard lets reach the head's :8265
+                "metadata": {
+                    "labels": {
+                        "app.kubernetes.io/name": "rlhp",
+                        "app.kubernetes.io/component": "job-submitter",
+                    }
+                },
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,

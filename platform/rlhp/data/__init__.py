@@ -2,6 +2,7 @@
 
 from rlhp.data.commit import commit_labels
 from rlhp.data.errors import (
+    CorruptLabelsError,
     DuplicateLabelError,
     DuplicateSegmentError,
     InvalidPreferenceError,
@@ -30,6 +31,7 @@ __all__ = [
     "PREFER_LEFT",
     "PREFER_RIGHT",
     "TIE",
+    "CorruptLabelsError",
     "DuplicateLabelError",
     "DuplicateSegmentError",
     "InvalidPreferenceError",

@@ -5,18 +5,21 @@ query side samples candidate pairs from the ring. Before a label naming a segmen
 acknowledged, the segment is ``pin``-ned: written to an Arrow IPC file in the store
 directory (atomically, fsynced) and kept retrievable forever, so labels never point at
 evicted data (DESIGN.md, "Label"). Reopening the directory brings the pinned segments back.
+Segments pinned for a question that no label will answer (a queue lost in a crash) are
+released with ``unpin_except``, given every segment a label names or will name.
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from rlhp.data._durable import remove_stale_tmp, write_atomic
+from rlhp.data._durable import fsync_dir, remove_stale_tmp, write_atomic
 from rlhp.data.errors import DuplicateSegmentError, SchemaMismatchError, UnknownSegmentError
 from rlhp.data.records import SegmentRecord
 from rlhp.data.schemas import SegmentSpec, batch_to_records, check_schema, records_to_batch
@@ -52,8 +55,10 @@ class SegmentStore:
         self._starts: list[int] = []
         self._next_position = 0
         self._ring_index: dict[str, int] = {}
-        # Pinned: id -> one-row record batch (memory-mapped from disk when persisted).
+        # Pinned: id -> one-row record batch (memory-mapped from disk when persisted), and
+        # id -> the file holding it.
         self._pinned: dict[str, pa.RecordBatch] = {}
+        self._pinned_in: dict[str, Path] = {}
         self._next_file = 0
         if self._directory is not None:
             self._directory.mkdir(parents=True, exist_ok=True)
@@ -155,13 +160,46 @@ class SegmentStore:
             for segment_id, row in zip(wanted, rows, strict=True):
                 self._pinned[segment_id] = row
             return
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
         path = self._directory / f"pinned-{self._next_file:08d}.arrow"
-        write_atomic(path, sink.getvalue().to_pybytes())
+        write_atomic(path, _ipc_file(table))
         self._next_file += 1
         self._register_file(path)
+
+    def unpin(self, segment_ids: Iterable[str]) -> None:
+        """Stop keeping the named segments (ids not pinned are skipped); those still in the
+        ring stay there until evicted. Each file holding one is rewritten without it
+        (atomically) or removed when nothing in it stays pinned; a crash in between leaves
+        the segment pinned, never a file half written."""
+        drop = {s for s in segment_ids if s in self._pinned}
+        files: set[Path] = set()
+        for segment_id in drop:
+            if segment_id in self._pinned_in:
+                files.add(self._pinned_in[segment_id])
+            else:  # in memory only
+                del self._pinned[segment_id]
+        for path in sorted(files):
+            held = [s for s, p in self._pinned_in.items() if p == path]
+            keep = [s for s in held if s not in drop]
+            if keep:
+                write_atomic(
+                    path, _ipc_file(pa.Table.from_batches([self._pinned[s] for s in keep]))
+                )
+            else:
+                os.unlink(path)
+            for segment_id in held:
+                del self._pinned[segment_id], self._pinned_in[segment_id]
+            if keep:
+                self._register_file(path)
+        if files and self._directory is not None:
+            fsync_dir(self._directory)
+
+    def unpin_except(self, keep: Iterable[str]) -> list[str]:
+        """Unpin every pinned segment not in ``keep`` (the segments some stored label names
+        or some queued question will); returns the ids unpinned, sorted."""
+        wanted = set(keep)
+        drop = sorted(s for s in self._pinned if s not in wanted)
+        self.unpin(drop)
+        return drop
 
     # -- reading -----------------------------------------------------------------------
 
@@ -266,3 +304,12 @@ class SegmentStore:
                         "mixes two stores. Move one of the files out"
                     )
                 self._pinned[segment_id] = batch.slice(i, 1)
+                self._pinned_in[segment_id] = path
+
+
+def _ipc_file(table: pa.Table) -> bytes:
+    """``table`` as the bytes of an Arrow IPC file (what a pinned file holds)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()

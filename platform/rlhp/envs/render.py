@@ -30,6 +30,12 @@ from rlhp.envs.factory import (
 )
 from rlhp.errors import ConfigError
 
+# Classic-control envs (Pendulum) draw with pygame, whose SDL opens a sound card and a display
+# when it renders; headless, that prints ALSA and XDG_RUNTIME_DIR errors. rlhp renders
+# offscreen and plays no sound: SDL's dummy drivers, unless the user chose others.
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
 _PROBE = (
     "import mujoco\n"
     "m = mujoco.MjModel.from_xml_string(\"<mujoco><worldbody><geom size='1'/></worldbody>"

@@ -8,7 +8,8 @@ the token from the link the run prints (``/#token=…``), which never reaches th
     GET  /                  the page            POST /api/next    {holding: [pair ids]}
     GET  /static/<asset>    its JS and CSS      POST /api/answer  {pair_id, lease, choice, answer_ms}
     GET  /api/status        task and progress   GET  /api/clips/<clip id>   video bytes
-    GET  /healthz           liveness (no token)
+    GET  /healthz           the service and its label store (no token): 200 ok or degraded,
+                            503 when answers cannot be stored or the service is not there
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rlhp.feedback_app.errors import FeedbackError, UnknownItemError
+from rlhp.feedback_app.limits import LimitsMiddleware, RequestLimits
 
 CLIP_ID = re.compile(r"^[0-9a-f]{16}$")
 PAIR_ID = r"^[0-9a-f]{16}$"
@@ -59,9 +61,11 @@ def _load_assets() -> dict[str, bytes]:
     return {name: (static / name).read_bytes() for name in ["index.html", *_ASSETS]}
 
 
-def create_app(backend: Backend) -> FastAPI:
-    """The web app over ``backend``."""
+def create_app(backend: Backend, limits: RequestLimits | None = None) -> FastAPI:
+    """The web app over ``backend``, behind ``limits`` (default: ``FeedbackConfig``'s) on
+    body size, requests in flight and requests per token (413 / 429, see ``limits``)."""
     app = FastAPI(title="rlhp labelling", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(LimitsMiddleware, limits=limits or RequestLimits())
     assets = _load_assets()  # served from memory: no request path reaches the file system
 
     @app.exception_handler(FeedbackError)
@@ -98,8 +102,13 @@ def create_app(backend: Backend) -> FastAPI:
         return Response(status_code=204)
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        try:
+            health = await backend.call("api_health")
+        except Exception as err:  # the service is not there (being restarted)
+            down = {"status": "unavailable", "error": f"labelling service unreachable: {err}"}
+            return JSONResponse(down, status_code=503)
+        return JSONResponse(health, status_code=503 if health["status"] == "failing" else 200)
 
     @app.get("/api/status")
     async def status(request: Request) -> dict[str, Any]:

@@ -26,5 +26,6 @@ def attach(run_id: str, host: str, port: int) -> tuple[AppServer, dict[str, str]
             f"RUN_ID: no run {run_id!r} labelled by people is running on this Ray cluster; "
             "start one with `rlhp train PRESET --feedback human` (or check RAY_ADDRESS)"
         ) from None
-    server = AppServer(create_app(ActorBackend(actor)), host, port)
+    limits = ray.get(actor.request_limits.remote())  # the run's, in this front end too
+    server = AppServer(create_app(ActorBackend(actor), limits), host, port)
     return server, ray.get(actor.labeller_links.remote(server.url()))

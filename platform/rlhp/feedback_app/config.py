@@ -58,6 +58,26 @@ class FeedbackConfig(BaseModel):
     clip_format: Literal["webm", "mp4"] = Field(
         "webm", description="video container of the clips (VP9 WebM plays in every browser)"
     )
+    # request limits of the web app (rlhp.feedback_app.limits): 413 / 429 answers beyond them
+    max_body_bytes: int = Field(
+        16_384,
+        ge=1024,
+        le=16_777_216,
+        description="largest request body the app reads (bytes); the API's bodies are a few "
+        "hundred bytes, larger ones are answered 413 unread",
+    )
+    max_concurrent_requests: int = Field(
+        64, ge=1, le=10_000, description="requests served at once; more are answered 429"
+    )
+    rate_limit_per_s: float = Field(
+        10.0,
+        ge=0.0,
+        description="requests per second per labeller token, sustained (0 = no limit); a "
+        "person's page sends about four per answer",
+    )
+    rate_limit_burst: int = Field(
+        60, ge=1, le=100_000, description="requests a token may send at once above that rate"
+    )
 
     @model_validator(mode="after")
     def _tokens_off_loopback(self) -> FeedbackConfig:

@@ -29,3 +29,10 @@ class AlreadyAnsweredError(FeedbackError):
     """A replayed submission, or a pair that already has all its answers."""
 
     status = 409
+
+
+class StorageError(FeedbackError):
+    """The label store could not write an answer (ENOSPC, EIO): nothing was stored, the
+    labeller can send it again."""
+
+    status = 503

@@ -3,7 +3,9 @@
 With 50 people answering at once, one fsync per answer would queue every request behind all
 the others; here the writer takes whatever has arrived while the previous write was on disk
 and stores it in one ``LabelStore.append``. ``commit`` returns only once the label is durable
-(the acknowledgement), so nothing a labeller was told is stored can be lost.
+(the acknowledgement), so nothing a labeller was told is stored can be lost. A group the store
+could not write fails for each of its callers, and the next group is tried afresh: a failure
+never leaves the writer stuck.
 """
 
 from __future__ import annotations
@@ -57,10 +59,9 @@ class GroupCommitter:
                     self._queue.put(None)  # stop after this group
                     break
                 group.append(more)
-            first = len(self.store)
             records = [
-                dataclasses.replace(r, label_id=self.make_id(first + i))
-                for i, (r, _) in enumerate(group)
+                dataclasses.replace(r, label_id=label_id)
+                for (r, _), label_id in zip(group, self._new_ids(len(group)), strict=True)
             ]
             try:
                 self.store.append(records)
@@ -70,6 +71,17 @@ class GroupCommitter:
                 continue
             for record, (_, done) in zip(records, group, strict=True):
                 done.set_result(record)
+
+    def _new_ids(self, n: int) -> list[str]:
+        """``n`` ids the store does not hold: ``make_id`` from the store's size on, skipping
+        taken ones (after a quarantine the store holds fewer labels than ids were given)."""
+        ids: list[str] = []
+        i = len(self.store)
+        while len(ids) < n:
+            if (label_id := self.make_id(i)) not in self.store:
+                ids.append(label_id)
+            i += 1
+        return ids
 
     def close(self) -> None:
         """Finish the queued writes and stop the writer."""

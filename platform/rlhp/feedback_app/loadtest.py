@@ -77,19 +77,28 @@ def _serve(label_dir: str, pairs: int, labellers: int, ready: Any, stop: Any) ->
     from rlhp.feedback_app.app import create_app
     from rlhp.feedback_app.backends import LocalBackend
     from rlhp.feedback_app.config import FeedbackConfig
+    from rlhp.feedback_app.limits import RequestLimits
     from rlhp.feedback_app.server import AppServer
     from rlhp.feedback_app.service import FeedbackService
 
     segments = random_segments("InvertedPendulum-v5", 2 * pairs, length=4)
     service = FeedbackService(
-        FeedbackConfig(mode="human", max_pending=pairs),
+        # simulated labellers answer as fast as the app lets them: no per-token rate limit,
+        # and room for every one of them in flight at once
+        FeedbackConfig(
+            mode="human",
+            max_pending=pairs,
+            rate_limit_per_s=0,
+            max_concurrent_requests=max(64, labellers),
+        ),
         LabelStore(label_dir),
         tokens_for(labellers),
         "loadtest",
         "load test",
     )
     service.enqueue(list(zip(segments[0::2], segments[1::2], strict=True)), "random")
-    server = AppServer(create_app(LocalBackend(service)), "127.0.0.1", 0)
+    limits = RequestLimits.from_config(service.cfg)
+    server = AppServer(create_app(LocalBackend(service), limits), "127.0.0.1", 0)
     ready.put(server.port)
     stop.wait()
     server.stop()

@@ -38,9 +38,14 @@ def app_name(run_id: str) -> str:
 
 def deploy(run_id: str, host: str, port: int) -> str:
     """Start Serve's proxy on ``host:port`` (if not running) and deploy the app; its URL."""
+    import ray
     from ray import serve
 
-    app = create_app(NamedActorBackend(run_id))
+    from rlhp.actors.feedback import ACTOR_NAMESPACE, feedback_actor_name
+
+    actor = ray.get_actor(feedback_actor_name(run_id), namespace=ACTOR_NAMESPACE)
+    limits = ray.get(actor.request_limits.remote())  # the run's limits, in Serve too
+    app = create_app(NamedActorBackend(run_id), limits)
 
     @serve.deployment(name="labelling", ray_actor_options={"num_cpus": 0})
     @serve.ingress(app)

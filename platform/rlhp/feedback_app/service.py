@@ -12,7 +12,12 @@ the tests all drive the same object.
   404. A lease that runs out (``lease_s``) frees the pair for someone else; a late answer
   still counts while the pair needs answers.
 - **Answers** become ``LabelRecord`` s (source ``human``, labeller = the token's name) and are
-  acknowledged only once the label store has them on disk (group commit).
+  acknowledged only once the label store has them on disk (group commit). An answer the
+  store cannot write is a 503 ("send it again"); ``health`` reports the store's state.
+- **Crashes.** Given a ``state_dir`` and the run's ``segments``, the queue is journalled
+  (``queue_journal``) and leases are signed with a key kept there: a restarted service hands
+  out the same pairs under the same ids, accepts leases issued before the restart, and
+  releases the pinned segments that no stored label names and no queued pair will.
 """
 
 from __future__ import annotations
@@ -27,21 +32,26 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from rlhp.data.errors import UnknownSegmentError
 from rlhp.data.label_store import LabelStore
 from rlhp.data.records import PREFER_LEFT, PREFER_RIGHT, TIE, LabelRecord, SegmentRecord
+from rlhp.errors import ConfigError
 from rlhp.feedback_app.config import FeedbackConfig
 from rlhp.feedback_app.errors import (
     AlreadyAnsweredError,
     FeedbackError,
     NotYoursError,
+    StorageError,
     UnauthorizedError,
     UnknownItemError,
 )
 from rlhp.feedback_app.group_commit import GroupCommitter
+from rlhp.feedback_app.queue_journal import QueuedPair, QueueJournal, answers_since
 from rlhp.feedback_app.tokens import labeller_for
 
 Choice = Literal["left", "right", "tie", "cant_tell"]
@@ -63,6 +73,17 @@ class ClipSource(Protocol):
     def clip(self, segment: SegmentRecord) -> bytes: ...
 
     def prefetch(self, segments: Sequence[SegmentRecord]) -> None: ...
+
+
+class SegmentSource(Protocol):
+    """The run's segments (a ``SegmentStore``, or the segment buffer actor behind an adapter):
+    queued pairs' segments are pinned there, and read back from there after a restart."""
+
+    def get(self, segment_ids: Sequence[str]) -> list[SegmentRecord]: ...
+
+    def pin(self, segment_ids: Sequence[str]) -> None: ...
+
+    def unpin_except(self, keep: Sequence[str]) -> list[str]: ...
 
 
 def clip_id(segment_id: str) -> str:
@@ -99,10 +120,22 @@ class FeedbackService:
         task: str,
         clips: ClipSource | None = None,
         clock: Callable[[], float] = time.time,
+        state_dir: str | Path | None = None,
+        segments: SegmentSource | None = None,
     ) -> None:
+        if state_dir is not None and segments is None:
+            raise ConfigError(
+                "feedback service: a state_dir needs the run's segments to restore queued "
+                "pairs from; pass segments= (the segment store or buffer)"
+            )
         self.cfg, self.store, self.tokens, self.run_id = cfg, store, tokens, run_id
-        self.task, self.clips, self.clock = task, clips, clock
+        self.task, self.clips, self.clock, self.segments = task, clips, clock, segments
         self._lock = threading.Lock()
+        self._journal = QueueJournal(state_dir) if state_dir is not None else None
+        self._lease_key = self._journal.lease_key() if self._journal else secrets.token_bytes(32)
+        self._epoch = secrets.token_hex(4)  # leases of an earlier incarnation carry another
+        self._journal_files: dict[int, set[str]] = {}  # journal file -> its pairs still queued
+        self._pair_file: dict[str, int] = {}
         self._queue: OrderedDict[str, _Pending] = OrderedDict()
         self._done: OrderedDict[str, set[str]] = OrderedDict()  # pair id -> who answered
         self._segments: dict[str, SegmentRecord] = {}  # clip id -> segment (queued pairs)
@@ -116,25 +149,110 @@ class FeedbackService:
         self._last_seen: dict[str, float] = {}
         self._progress: dict[str, Any] = {}
         self._predicted: deque[tuple[int, float]] = deque(maxlen=60)
+        self.restored = {"pairs": 0, "answered": 0, "dropped": 0, "unpinned": 0}
+        if self._journal is not None:
+            self._restore()
 
     # -------------------------------------------------------------- the labelling actor's side
     def enqueue(
         self, pairs: Sequence[tuple[SegmentRecord, SegmentRecord]], strategy: str
     ) -> list[str]:
-        """Queue ``pairs`` for people; returns their pair ids. Clips start rendering now."""
-        ids = []
+        """Queue ``pairs`` for people; returns their pair ids. Clips start rendering now.
+
+        With ``segments``, the pairs' segments are pinned first (a pair whose segments are no
+        longer in the store is skipped), and with a ``state_dir`` the pairs are journalled
+        before anyone can be shown them.
+        """
+        pairs = self._pin(list(pairs)) if self.segments is not None else list(pairs)
+        before = len(self.store)  # every answer to these pairs is stored after this
+        queued = [
+            QueuedPair(secrets.token_hex(8), left.segment_id, right.segment_id, strategy, before)
+            for left, right in pairs
+        ]
+        seq = self._journal.record(queued) if self._journal is not None and queued else None
         with self._lock:
-            for left, right in pairs:
-                pair_id = secrets.token_hex(8)
-                self._queue[pair_id] = _Pending(pair_id, left, right, strategy)
-                for seg in (left, right):
-                    cid = clip_id(seg.segment_id)
-                    self._segments[cid] = seg
-                    self._clip_refs[cid] = self._clip_refs.get(cid, 0) + 1
-                ids.append(pair_id)
+            for q, (left, right) in zip(queued, pairs, strict=True):
+                self._add(_Pending(q.pair_id, left, right, strategy), seq)
         if self.clips is not None:
             self.clips.prefetch([s for pair in pairs for s in pair])
-        return ids
+        return [q.pair_id for q in queued]
+
+    def _pin(
+        self, pairs: list[tuple[SegmentRecord, SegmentRecord]]
+    ) -> list[tuple[SegmentRecord, SegmentRecord]]:
+        assert self.segments is not None
+        try:
+            self.segments.pin([s.segment_id for pair in pairs for s in pair])
+            return pairs
+        except UnknownSegmentError:  # some segment left the ring: keep the pairs that can be
+            kept = []
+            for left, right in pairs:
+                try:
+                    self.segments.pin([left.segment_id, right.segment_id])
+                except UnknownSegmentError:
+                    continue
+                kept.append((left, right))
+            return kept
+
+    def _add(self, p: _Pending, seq: int | None) -> None:
+        """Put ``p`` in the queue (lock held); ``seq``: the journal file it is in."""
+        self._queue[p.pair_id] = p
+        for seg in (p.left, p.right):
+            cid = clip_id(seg.segment_id)
+            self._segments[cid] = seg
+            self._clip_refs[cid] = self._clip_refs.get(cid, 0) + 1
+        if seq is not None:
+            self._journal_files.setdefault(seq, set()).add(p.pair_id)
+            self._pair_file[p.pair_id] = seq
+
+    def _restore(self) -> None:
+        """After a restart: queue again the journalled pairs the label store does not answer
+        yet (same ids), remember the answered ones (a replay is a 409, not a 404), compact the
+        journal, and unpin what no stored label names and no queued pair will."""
+        assert self._journal is not None and self.segments is not None
+        journalled = [pair for _, pair in self._journal.load()]
+        labels = self.store.table()
+        answers = answers_since(journalled, labels, self.cfg.overlap)
+        waiting = []
+        for q in journalled:
+            got = answers.get(q.pair_id, {})
+            if len(got) >= self.cfg.overlap:
+                self._done[q.pair_id] = set(got)
+            else:
+                waiting.append(q)
+        records = self._records({s for q in waiting for s in (q.left, q.right)})
+        kept = [q for q in waiting if q.left in records and q.right in records]
+        seq = self._journal.compact(kept)
+        for q in kept:
+            p = _Pending(q.pair_id, records[q.left], records[q.right], q.strategy)
+            p.answers.update(answers.get(q.pair_id, {}))
+            self._add(p, seq)
+        named = set(labels.column("left").to_pylist()) | set(labels.column("right").to_pylist())
+        keep = named | {s for q in kept for s in (q.left, q.right)}
+        unpinned = self.segments.unpin_except(sorted(keep))
+        self.restored = {
+            "pairs": len(kept),
+            "answered": len(journalled) - len(waiting),
+            "dropped": len(waiting) - len(kept),
+            "unpinned": len(unpinned),
+        }
+        if self.clips is not None and kept:
+            self.clips.prefetch([s for p in self._queue.values() for s in (p.left, p.right)])
+
+    def _records(self, segment_ids: set[str]) -> dict[str, SegmentRecord]:
+        """The segments still retrievable among ``segment_ids``, by id."""
+        assert self.segments is not None
+        ids = sorted(segment_ids)
+        try:
+            return {r.segment_id: r for r in self.segments.get(ids)} if ids else {}
+        except UnknownSegmentError:
+            found = {}
+            for segment_id in ids:
+                try:
+                    found[segment_id] = self.segments.get([segment_id])[0]
+                except UnknownSegmentError:
+                    continue
+            return found
 
     def counts(self) -> dict[str, int]:
         """Labels stored, and pairs still waiting for answers (the schedule counts both)."""
@@ -169,6 +287,19 @@ class FeedbackService:
     def api_clip(self, token: str | None, cid: str) -> tuple[bytes, str]:
         self.authenticate(token)
         return self.clip(cid), self.media_type
+
+    def api_health(self) -> dict[str, Any]:
+        return self.health()
+
+    def health(self) -> dict[str, Any]:
+        """``status``: ``ok``; ``degraded`` (answers are stored, but the label store reports
+        a problem, e.g. a failed file rotation); ``failing`` (answers cannot be stored now).
+        With the store's own report and the number of pairs waiting."""
+        store = self.store.health()
+        status = "ok" if store["ok"] else "degraded" if store["writable"] else "failing"
+        with self._lock:
+            waiting = len(self._queue)
+        return {"status": status, "label_store": store, "waiting_pairs": waiting}
 
     # -------------------------------------------------------------- the labellers' side
     def authenticate(self, token: str | None) -> str:
@@ -209,11 +340,31 @@ class FeedbackService:
                         if now - p.leases[who].issued_at >= self.cfg.lease_s:
                             del p.leases[who]  # ran out: the pair moves on to this labeller
                             self._held[who].pop(p.pair_id, None)
-                    lease = _Lease(secrets.token_urlsafe(16), now)
+                    lease = _Lease(self._sign(p.pair_id, labeller, self._epoch, now), now)
                     p.leases[labeller] = lease
                     self._held.setdefault(labeller, {})[p.pair_id] = None
                     return self._offer(p, lease)
         return None
+
+    def _sign(self, pair_id: str, labeller: str, epoch: str, issued_at: float) -> str:
+        """A lease id: ``epoch.issued_ms.mac``, signed with the key kept in ``state_dir``."""
+        ms = f"{int(issued_at * 1000):x}"
+        msg = f"{epoch}|{ms}|{pair_id}|{labeller}".encode()
+        return f"{epoch}.{ms}.{hmac.new(self._lease_key, msg, hashlib.sha256).hexdigest()[:32]}"
+
+    def _earlier_lease(self, pair_id: str, labeller: str, lease: str) -> _Lease | None:
+        """``lease`` if an earlier incarnation of this service (before a crash) issued it for
+        ``pair_id`` to ``labeller``; leases of this one are checked against its own table."""
+        epoch, _, rest = lease.partition(".")
+        ms, _, _ = rest.partition(".")
+        if epoch == self._epoch or not ms:
+            return None
+        try:
+            issued_at = int(ms, 16) / 1000.0
+        except ValueError:
+            return None
+        good = self._sign(pair_id, labeller, epoch, issued_at)
+        return _Lease(lease, issued_at) if hmac.compare_digest(good, lease) else None
 
     def _offer(self, p: _Pending, lease: _Lease) -> dict[str, Any]:
         return {
@@ -257,6 +408,9 @@ class FeedbackService:
                     raise AlreadyAnsweredError(f"pair {pair_id} already has all its answers")
                 raise UnknownItemError(f"no pair {pair_id!r} is waiting for an answer")
             held = p.leases.get(labeller)
+            if held is None and (held := self._earlier_lease(pair_id, labeller, lease)):
+                p.leases[labeller] = held  # handed out before a restart: still theirs
+                self._held.setdefault(labeller, {})[pair_id] = None
             if held is None or not hmac.compare_digest(held.lease_id.encode(), lease.encode()):
                 raise NotYoursError(
                     f"pair {pair_id} was not handed to you with this lease; ask for the next pair"
@@ -285,6 +439,11 @@ class FeedbackService:
             except BaseException as err:
                 with self._lock:
                     p.committing.discard(labeller)  # not stored: the labeller may send it again
+                if isinstance(err, OSError):
+                    err = StorageError(
+                        f"your answer was not stored: the label store cannot write ({err}); "
+                        "send it again in a moment"
+                    )
                 reply.set_exception(err)
                 return
             with self._lock:
@@ -311,6 +470,13 @@ class FeedbackService:
 
     def _finish(self, p: _Pending) -> None:
         del self._queue[p.pair_id]
+        seq = self._pair_file.pop(p.pair_id, None)
+        if seq is not None and self._journal is not None:
+            left = self._journal_files[seq]
+            left.discard(p.pair_id)
+            if not left:  # every pair of that journal file has its answers on disk
+                del self._journal_files[seq]
+                self._journal.forget(seq)
         for who in p.leases:
             self._held.get(who, {}).pop(p.pair_id, None)
         self._done[p.pair_id] = set(p.answers)

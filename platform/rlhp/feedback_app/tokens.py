@@ -7,12 +7,13 @@ compared in constant time; names are restricted to what MLflow metric keys accep
 from __future__ import annotations
 
 import hmac
-import os
 import re
 import secrets
 from pathlib import Path
 
+from rlhp.data._durable import write_atomic
 from rlhp.errors import ConfigError
+from rlhp.feedback_app.links import tokens_path
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 MIN_TOKEN_CHARS = 16
@@ -48,11 +49,9 @@ def read_tokens(path: str | Path) -> dict[str, str]:
 def generate_tokens(path: str | Path, count: int) -> dict[str, str]:
     """Write ``count`` fresh tokens (labeller-1 ...) to ``path`` (mode 0600) and return them."""
     tokens = {secrets.token_urlsafe(18): f"labeller-{i + 1}" for i in range(count)}
-    path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("# rlhp labeller tokens: name:token\n")
-        f.writelines(f"{name}:{token}\n" for token, name in tokens.items())
+    lines = ["# rlhp labeller tokens: name:token\n"]
+    lines += [f"{name}:{token}\n" for token, name in tokens.items()]
+    write_atomic(Path(path), "".join(lines).encode(), mode=0o600)  # whole after a power loss
     return tokens
 
 
@@ -60,7 +59,7 @@ def load_or_generate(tokens_file: str | None, run_dir: Path, count: int) -> dict
     """The configured tokens file; else the run's own (generated on first use, kept on resume)."""
     if tokens_file is not None:
         return read_tokens(tokens_file)
-    own = run_dir / "feedback_tokens.txt"
+    own = tokens_path(None, run_dir)
     return read_tokens(own) if own.exists() else generate_tokens(own, count)
 
 

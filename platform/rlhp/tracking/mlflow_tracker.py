@@ -1,7 +1,9 @@
 """MLflow tracking: one run per rlhp run, resumable, metrics indexed by environment step.
 
 A thin layer over ``MlflowClient`` so that the runtime logs through four calls (config,
-metrics, artifacts, models) and never touches MLflow's global "active run" state.
+metrics, artifacts, models) and never touches MLflow's global "active run" state. Credentials
+in any URI of the config (``tracking.uri=postgresql://user:password@…``) are masked before
+they reach MLflow's params or the logged ``config.yaml``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from mlflow.entities import Metric, Param
 
 from rlhp.errors import ConfigError
 from rlhp.tracking.config import TrackingConfig
+from rlhp.tracking.uri import redact_text, redact_tree, redact_uri
 
 _MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 
@@ -53,7 +56,8 @@ class MlflowTracker:
                 run = self.client.get_run(run_id)
             except Exception as err:  # MlflowException for an unknown id; anything for a bad store
                 raise ConfigError(
-                    f"--resume: no MLflow run {run_id!r} in {cfg.uri} ({err})"
+                    f"--resume: no MLflow run {run_id!r} in {redact_uri(cfg.uri)} "
+                    f"({redact_text(str(err))})"
                 ) from None
             self.run_id = run.info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
@@ -72,7 +76,8 @@ class MlflowTracker:
         ).info.run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        items = [Param(k, str(v)[:6000]) for k, v in flatten(params).items()]
+        """Params (nested sections become dotted names), credentials in URIs masked."""
+        items = [Param(k, redact_text(str(v))[:6000]) for k, v in flatten(params).items()]
         for i in range(0, len(items), _MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=items[i : i + _MAX_PARAMS_PER_BATCH])
 
@@ -83,6 +88,15 @@ class MlflowTracker:
         ]  # drop NaN
         if batch:
             self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        """The run's config as params and as the artifact ``config.yaml``, both redacted
+        (the run directory keeps the full config: a resumed run needs its real URIs)."""
+        import yaml
+
+        self.log_params(config)
+        text = yaml.safe_dump(redact_tree(dict(config)), sort_keys=False)
+        self.client.log_text(self.run_id, text, "config.yaml")
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { token: null, current: null, nextPromise: null, busy: false, shownAt: 0 };
+const state = { token: null, current: null, nextPromise: null, busy: false, shownAt: 0, statusTimer: null };
 
 function readToken() {
   const match = location.hash.match(/token=([^&]+)/);
@@ -31,6 +31,16 @@ async function api(path, body) {
 
 function say(text) { $("message").textContent = text; }
 
+// What went wrong, from a failed response: its JSON {"error"} when it has one, else its status
+// (a proxy's or the server's own error page is HTML or plain text, not JSON).
+async function errorText(response) {
+  try {
+    const body = await response.clone().json();
+    if (body && typeof body.error === "string") return body.error;
+  } catch (_) { /* not JSON */ }
+  return `the server answered ${response.status} ${response.statusText}`.trim();
+}
+
 function showLogin(text) {
   $("pair").hidden = true; $("choices").hidden = true; $("login").hidden = false;
   say(text || "");
@@ -39,7 +49,7 @@ function showLogin(text) {
 
 async function fetchClip(clipId) {
   const response = await api(`api/clips/${clipId}`);
-  if (!response.ok) throw new Error((await response.json()).error);
+  if (!response.ok) throw new Error(await errorText(response));
   return URL.createObjectURL(await response.blob());
 }
 
@@ -47,7 +57,7 @@ async function fetchClip(clipId) {
 async function loadPair() {
   const holding = state.current ? [state.current.pair_id] : [];
   const response = await api("api/next", { holding });
-  if (!response.ok) throw new Error((await response.json()).error);
+  if (!response.ok) throw new Error(await errorText(response));
   const { pair } = await response.json();
   if (!pair) return null;
   const [left, right] = await Promise.all([fetchClip(pair.left_clip), fetchClip(pair.right_clip)]);
@@ -93,7 +103,7 @@ async function advance() {
   if (!state.current) {
     $("pair").hidden = true; $("choices").hidden = true;
     say("No pairs are waiting right now; new ones come as the agent learns. Checking again…");
-    setTimeout(() => advance().catch(report), 2000);
+    setTimeout(() => advance().catch(retrySoon), 2000);
     return;
   }
   show(state.current);
@@ -116,15 +126,29 @@ async function answer(choice) {
     return;
   }
   if (response.ok) {
-    const out = await response.json();
-    $("your-labels").textContent = out.your_labels;
+    const out = await response.json().catch(() => ({}));
+    if (out.your_labels !== undefined) $("your-labels").textContent = out.your_labels;
+  } else if ([403, 404, 409].includes(response.status)) {
+    say(await errorText(response)); // this pair is gone (not yours, unknown, answered): move on
   } else {
-    say((await response.json()).error); // 403 / 404 / 409: this pair is gone; move on
+    // 5xx, 429, 413 …: nothing was stored; keep the pair on screen so it can be sent again
+    const wait = response.headers.get("Retry-After");
+    say(`Your answer was not stored (${await errorText(response)}). ` +
+        (wait ? `Try again in ${wait} s.` : "Try again."));
+    setBusy(false);
+    return;
   }
-  await advance().catch(report);
+  await advance().catch(retrySoon);
 }
 
 function report(err) { if (err.message !== "unauthorized") say(`Problem: ${err.message}`); }
+
+// Say what failed and try again in a few seconds (a 500, a restarting run, a lost network).
+function retrySoon(err) {
+  if (err.message === "unauthorized") return; // the login form is showing
+  say(`Problem: ${err.message}. Trying again…`);
+  setTimeout(() => advance().catch(retrySoon), 3000);
+}
 
 function drawTrend(points) {
   const svg = $("trend");
@@ -179,9 +203,9 @@ async function start() {
   $("login").hidden = true;
   try {
     await refreshStatus();
-    await advance();
-  } catch (err) { report(err); return; }
-  setInterval(() => refreshStatus().catch(report), 3000);
+  } catch (err) { report(err); if (err.message === "unauthorized") return; }
+  if (!state.statusTimer) state.statusTimer = setInterval(() => refreshStatus().catch(report), 3000);
+  await advance().catch(retrySoon);
 }
 
 start();

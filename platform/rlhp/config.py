@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from rlhp.algos.config import LearnerConfig
-from rlhp.envs.config import EnvConfig
+from rlhp.algos.config import TrainingConfig
 from rlhp.errors import ConfigError
 from rlhp.feedback_app.config import FeedbackConfig
-from rlhp.nn.config import PolicyConfig
 from rlhp.preference.config import (
     LabelScheduleConfig,
     QueryConfig,
@@ -29,29 +27,20 @@ from rlhp.runtime.config import RuntimeConfig
 from rlhp.tracking.config import TrackingConfig
 
 
-class RunConfig(BaseModel):
-    """Everything that defines a run. Sections mirror the package layout."""
+class RunConfig(TrainingConfig):
+    """Everything that defines a run. Sections mirror the package layout; the first ones
+    (seed, total_steps, device, torch_threads, env, policy, learner) are the
+    ``TrainingConfig`` that policy optimization reads."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = Field(0, ge=0, description="fixes envs, networks and sampling")
-    total_steps: int = Field(100_000, ge=1, description="environment steps (all envs together)")
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="learner device; auto picks cuda when a GPU is visible"
-    )
-    torch_threads: int = Field(
-        0, ge=0, description="torch intra-op threads; 0 = auto (1 for MLPs, all cores for CNNs)"
-    )
-    env: EnvConfig = EnvConfig()
-    policy: PolicyConfig = PolicyConfig()
-    learner: LearnerConfig = LearnerConfig()
     reward_model: RewardModelConfig = RewardModelConfig()
     query: QueryConfig = QueryConfig()
     teacher: TeacherConfig = TeacherConfig()
     label_schedule: LabelScheduleConfig = LabelScheduleConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     runtime: RuntimeConfig = RuntimeConfig()
-    tracking: TrackingConfig = TrackingConfig()
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)  # reads the env
 
     @model_validator(mode="before")
     @classmethod

@@ -123,3 +123,23 @@ def test_value_step_stays_in_its_trust_region_and_lowers_the_loss():
     assert stats["value_loss"] == pytest.approx(
         ((V_new - batch.returns) ** 2).mean().item(), rel=1e-5
     )
+
+
+def test_entropy_bonus_widens_the_policy_when_advantages_carry_no_signal():
+    """Christiano et al. A.1: the entropy bonus. With pure-noise advantages the bonus is the
+    only signal, so the accepted step raises the policy's entropy; without it, it does not."""
+
+    def entropy_after(ent_coef: float) -> tuple[float, float]:
+        policy = small_policy()
+        batch = make_batch(policy)
+        g = torch.Generator().manual_seed(1)
+        batch = Batch(batch.obs, batch.actions, batch.logp_old, torch.randn(512, generator=g),
+                      batch.returns, batch.values_old)  # fmt: skip
+        before = float(policy.distribution(batch.obs).entropy().mean())
+        trpo_policy_step(policy, batch, TRPOConfig(ent_coef=ent_coef, accept_ratio=0.0))
+        return before, float(policy.distribution(batch.obs).entropy().mean())
+
+    before, with_bonus = entropy_after(1.0)
+    _, without = entropy_after(0.0)
+    assert with_bonus > before + 1e-3
+    assert with_bonus > without

@@ -17,7 +17,7 @@ SPEC = Path(__file__).with_name("sweep_small.yaml")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def rlhp(*args, cwd, timeout=300):
+def rlhp(*args, cwd, timeout=600):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
     return subprocess.run(
@@ -65,10 +65,10 @@ def test_sweep_two_envs_two_seeds(tmp_path):
 
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}
     assert artifacts == {
-        "summary/summary.csv",
-        "summary/summary.md",
-        "summary/return_vs_labels.png",
-    }
+        f"summary/{name}"
+        for name in ("summary.csv", "summary.md", "results.md", "paper_table.md",
+                     "learning_curves.png", "return_vs_labels.png")
+    }  # fmt: skip
     local = Path(client.download_artifacts(parent.info.run_id, "summary", str(tmp_path)))
     rows = list(csv.DictReader((local / "summary.csv").open()))
     assert {r["run_id"] for r in rows} == {c.info.run_id for c in children}
@@ -86,17 +86,66 @@ def test_unknown_spec_key_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         f"rlhp: error: grid.envs: unknown key in sweep spec {spec}; did you mean env? known "
-        f"keys here: env, seed, labels, query_strategy; grid.env: missing in sweep spec {spec}; "
+        f"keys here: env, seed, labels, query_strategy, teacher, variant, true_reward_baseline; "
+        f"grid.env: missing in sweep spec {spec}; "
         "add it"
     )
     assert not (tmp_path / "mlflow.db").exists()  # nothing was started
 
     # the same through the Ray job entrypoint, and a bad trial config names the trial
-    spec.write_text(SPEC.read_text().replace("seed: [0, 1]", "seed: [0, 1]\n  labels: [5]"))
+    spec.write_text(SPEC.read_text().replace("seed: [0, 1]", "seed: [0, 1]\n  labels: [0]"))
     proc = subprocess.run(
         [sys.executable, str(ROOT / "jobs" / "sweep.py"), str(spec)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("rlhp: error: grid (Pendulum-v1-seed0-labels5): ")
-    assert "label_schedule.initial_labels" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("rlhp: error: grid (Pendulum-v1-seed0-labels0): ")
+    assert "label_schedule.total_labels" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_stopped_sweep_resumes_without_redoing_finished_trials(tmp_path):
+    """The paper-table layout (RL + label budgets per task) and resume: a trial whose result
+    file is gone runs again; finished ones are kept; the parent run is the same."""
+    spec = Path(__file__).with_name("sweep_resume.yaml")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = ("sweep", str(spec), "--address", "local", "--set", f"tracking.uri={uri}")
+    first = rlhp(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert first.stdout.count("sweep: started ") == 3
+    store = tmp_path / "rlhp_sweeps" / "resume-sweep"
+    results = {p.name for p in (store / "trials").glob("*[0-9a-z].json")} - {
+        p.name for p in (store / "trials").glob("*.started.json")
+    }
+    assert results == {"Pendulum-v1-seed0-rl.json", "Pendulum-v1-seed0-labels12.json",
+                       "Pendulum-v1-seed0-labels20.json"}  # fmt: skip
+    kept = json.loads((store / "trials" / "Pendulum-v1-seed0-rl.json").read_text())
+    assert kept["reward"] == "true_reward" and kept["labels"] == 0 and kept["curve"]
+    # as if the sweep had stopped inside this trial: its run continues from its checkpoint
+    stopped = json.loads((store / "trials" / "Pendulum-v1-seed0-labels20.json").read_text())
+    (store / "trials" / "Pendulum-v1-seed0-labels20.json").unlink()
+
+    second = rlhp(*args, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resumed: 2 finished trials kept" in second.stdout
+    assert second.stdout.count("sweep: started ") == 1
+    assert "sweep: started Pendulum-v1-seed0-labels20" in second.stdout
+    assert json.loads((store / "trials" / "Pendulum-v1-seed0-rl.json").read_text()) == kept
+    parent = (store / "parent_run_id").read_text()
+    assert parent in first.stdout and parent in second.stdout
+
+    client = MlflowClient(uri)
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED"
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'"
+    )
+    assert len(children) == 3  # the stopped trial continued its own run
+    again = json.loads((store / "trials" / "Pendulum-v1-seed0-labels20.json").read_text())
+    assert again["run_id"] == stopped["run_id"] and again["steps"] == stopped["steps"]
+    local = Path(client.download_artifacts(parent, "summary", str(tmp_path)))
+    table = (local / "paper_table.md").read_text()
+    assert "| task | steps | random | RL | 12 labels | 20 labels |" in table
+    assert "| Pendulum-v1 | 2,048 |" in table
+    assert (local / "learning_curves.png").stat().st_size > 10_000
+    assert any(k.startswith("normalized_ratio/Pendulum-v1/") for k in run.data.metrics)

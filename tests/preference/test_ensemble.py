@@ -199,3 +199,32 @@ def test_observation_standardization_is_fitted_once(make_segments, make_oracle_p
     plain = RewardEnsemble(SPEC, RewardModelConfig(normalize_obs=False))
     plain.fit(data, epochs=1)
     assert float(plain.members[0].obs_mean.abs().max()) == 0.0
+
+
+def test_unnormalized_output_is_the_raw_member_mean(make_segments, make_oracle_pairs) -> None:
+    """reward_model.output_normalization=none (the normalization ablation): no re-centring."""
+    pairs, prefs = make_oracle_pairs(make_segments(200, seed=0))
+    data = PreferenceData.from_pairs(pairs, prefs)
+    ensemble = RewardEnsemble(SPEC, RewardModelConfig(output_normalization="none", seed=1))
+    ensemble.fit(data, epochs=2)
+    obs, act = data.obs_1.flatten(0, 1), data.act_1.flatten(0, 1)
+    raw = ensemble.member_rewards(obs, act).mean(0).numpy()
+    np.testing.assert_allclose(ensemble.predict(obs, act), raw, rtol=1e-6)
+    assert abs(float(raw.mean())) > 1e-3  # genuinely not re-centred
+
+
+def test_reference_anchors_predicted_rewards_and_survives_a_round_trip(
+    make_segments, make_oracle_pairs
+) -> None:
+    pairs, prefs = make_oracle_pairs(make_segments(100, seed=0))
+    data = PreferenceData.from_pairs(pairs, prefs)
+    ensemble = RewardEnsemble(SPEC, RewardModelConfig(seed=2))
+    ensemble.fit(data, epochs=1)
+    version = ensemble.version
+    obs, act = data.obs_2.flatten(0, 1), data.act_2.flatten(0, 1)
+    ensemble.set_reference(obs, act)
+    assert ensemble.reference_mean == pytest.approx(float(ensemble.predict(obs, act).mean()))
+    assert ensemble.version == version  # the reward itself did not change
+    copy = RewardEnsemble(SPEC, RewardModelConfig(seed=2))
+    copy.load_state_dict(ensemble.state_dict())
+    assert copy.reference_mean == ensemble.reference_mean

@@ -153,3 +153,30 @@ def test_label_records_keep_provenance() -> None:
     assert len({r.label_id for r in records}) == 3 and records[0].created_at == 5.0
     with pytest.raises(ConfigError, match="must answer every pair"):
         to_label_records(pairs, [1.0], teacher, "random")
+
+
+def test_kind_names_bpref_teachers_and_keeps_explicit_knobs():
+    from rlhp.preference.config import TeacherConfig
+
+    assert TeacherConfig(kind="mistake").epsilon == 0.1
+    assert TeacherConfig(kind="mistake", epsilon=0.3).epsilon == 0.3
+    assert TeacherConfig(kind="stoc").beta == 1.0 and TeacherConfig(kind="myopic").gamma == 0.9
+    assert TeacherConfig(kind="stoc").name == "stoc" and not TeacherConfig(kind="stoc").is_perfect
+    with pytest.raises(ValueError, match=r"teacher\.skip_threshold"):
+        TeacherConfig(kind="skip")
+
+
+def test_shuffled_answers_carry_no_information_about_the_pair(make_segments):
+    """The control labeler: same mix of answers as the oracle, independent of the clips."""
+    from rlhp.preference.config import TeacherConfig
+    from rlhp.preference.teachers import ShuffledTeacher, SimulatedTeacher, make_teacher
+
+    segments = make_segments(4000, seed=3)
+    pairs = [(segments[2 * i], segments[2 * i + 1]) for i in range(2000)]
+    teacher = make_teacher(TeacherConfig(kind="shuffled"))
+    assert isinstance(teacher, ShuffledTeacher) and teacher.source == "control:shuffled"
+    truth = SimulatedTeacher().label(pairs)
+    answers = [a for k in range(0, 2000, 100) for a in teacher.label(pairs[k : k + 100])]
+    agreement = np.mean([a == t for a, t in zip(answers, truth, strict=True)])
+    assert 0.45 < agreement < 0.55  # the oracle agrees with itself 100 %
+    assert abs(np.mean(answers) - np.mean(truth)) < 0.05  # same marginal

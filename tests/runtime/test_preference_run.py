@@ -31,7 +31,9 @@ def test_synthetic_preferences_beat_the_random_policy(ray_cluster, isolated, mon
     assert r.info.status == "FINISHED"
     for name in ("true_episode_return", "labels", "reward_model/val_accuracy", "reward_model/val_ece",
                  "query/disagreement", "entropy", "env_steps_per_s", "learner_updates_per_s",
-                 "label_to_policy_latency_s", "predicted_reward_mean", "predicted_episode_return", "eval/true_return_mean"):  # fmt: skip
+                 "label_to_policy_latency_s", "predicted_reward_mean", "predicted_episode_return", "eval/true_return_mean",
+                 "watch/on_policy_accuracy", "watch/reward_pearson", "watch/reward_spearman",
+                 "watch/segment_return_pearson"):  # fmt: skip
         assert name in r.data.metrics, name
     assert 180 <= result.labels <= 200  # the schedule's budget, paced over the run
     assert (

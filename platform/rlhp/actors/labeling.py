@@ -13,6 +13,7 @@ the answers, and the schedule counts both stored labels and pairs still waiting.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from typing import Any
@@ -27,7 +28,7 @@ from rlhp.preference.labelers import Labeler, to_label_records
 from rlhp.preference.networks import InputSpec
 from rlhp.preference.query import DisagreementSelector, RandomSelector, make_selector
 from rlhp.preference.schedule import LabelSchedule
-from rlhp.preference.teachers import SimulatedTeacher
+from rlhp.preference.teachers import make_teacher
 
 
 class Labeling:
@@ -49,7 +50,7 @@ class Labeling:
         self.store = LabelStore(label_dir) if feedback is None else None
         self.selector = make_selector(cfg.query)
         self.random_selector = RandomSelector(cfg.query.seed)
-        self.labeler: Labeler = SimulatedTeacher(cfg.teacher)
+        self.labeler: Labeler = make_teacher(cfg.teacher)
         self.ensemble = RewardEnsemble(spec, cfg.reward_model)
         self.ensemble_version = -1
 
@@ -77,7 +78,12 @@ class Labeling:
             k = min(k, self.cfg.feedback.max_pending - waiting)
         if k <= 0:  # labels stored, as counted at the start of this round
             return self._human_stats() | {"asked": issued - waiting, "new": 0}
-        if reward_state is not None and reward_state["version"] != self.ensemble_version:
+        oracle = self.cfg.reward_model.kind == "oracle"  # no ensemble to ask: random pairs
+        if (
+            not oracle
+            and reward_state is not None
+            and reward_state["version"] != self.ensemble_version
+        ):
             self.ensemble.load_state_dict(reward_state)
             self.ensemble_version = reward_state["version"]
         # before the first reward model, there is nothing to disagree about: ask random pairs
@@ -103,7 +109,8 @@ class Labeling:
             ray.get(self.feedback.enqueue.remote(list(pairs), selector.name))
             return out | self._human_stats() | {"asked": issued - waiting, "new": len(pairs)}
         answers = self.labeler.label(pairs)
-        ids = iter(range(asked, asked + len(pairs)))
+        # numbered from the count on, past any id still taken (after a quarantine, see LabelStore)
+        ids = (n for n in itertools.count(asked) if f"{self.run_id}-{n:07d}" not in self.store)
         records = to_label_records(
             pairs,
             answers,

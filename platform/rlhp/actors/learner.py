@@ -17,12 +17,18 @@ import torch
 from rlhp.algos.rollout import Rollout, concat_rollouts
 from rlhp.algos.trainer import Learner
 from rlhp.config import RunConfig
-from rlhp.preference.ensemble import RewardEnsemble
 from rlhp.preference.networks import InputSpec
+from rlhp.preference.reward_models import build_reward_model
+from rlhp.preference.watch import overoptimization_watch
 
 
 class LearnerActor:
-    """Owns the Learner and, in preference mode, an inference copy of the reward ensemble."""
+    """Owns the Learner and, in preference mode, an inference copy of the reward model.
+
+    With synthetic labels it also runs the over-optimization watch on every rollout
+    (``rlhp.preference.watch``): the current policy's own segments, scored by the reward
+    model and by the true reward, never trained on.
+    """
 
     def __init__(
         self,
@@ -31,13 +37,17 @@ class LearnerActor:
         act_space: gym.Space,
         num_envs: int,
         preferences: bool,
+        segment_length: int = 1,
     ) -> None:
         cfg = RunConfig.model_validate(cfg_data)
         self.reward_model = (
-            RewardEnsemble(InputSpec.from_spaces(obs_space, act_space), cfg.reward_model)
+            build_reward_model(InputSpec.from_spaces(obs_space, act_space), cfg.reward_model)
             if preferences
             else None
         )
+        self.watch = preferences and cfg.feedback.mode != "human"  # true reward = the teacher's
+        self.segment_length = segment_length
+        self.watch_rng = np.random.default_rng([cfg.seed, 7])
         self.reward_version = -1
         self.predicted_return = np.zeros(num_envs)  # running sum of r_hat per env's episode
         self.learner = Learner(cfg, obs_space, act_space, num_envs, reward_fn=self.reward_model)
@@ -52,10 +62,19 @@ class LearnerActor:
             self.reward_model.load_state_dict(reward_state)
             self.reward_version = reward_state["version"]
         rollout = concat_rollouts(rollouts)
-        _, metrics = self.learner.update(rollout)
+        r_model = self.learner.model_rewards(rollout)  # r_hat, computed once
+        _, metrics = self.learner.update(rollout, r_model)
         metrics["learner_update_s"] = time.perf_counter() - t0
         if self.reward_model is not None:
-            metrics |= self._predicted_returns(rollout)
+            metrics |= self._predicted_returns(rollout, r_model)
+            if self.watch and self.reward_version >= 0:
+                metrics |= overoptimization_watch(
+                    r_model,
+                    rollout.true_rewards,
+                    rollout.episode_ends,
+                    self.segment_length,
+                    self.watch_rng,
+                )
         return {
             "metrics": metrics,
             "policy_state": self.learner.policy_state(),
@@ -64,13 +83,19 @@ class LearnerActor:
             "reward_version": self.reward_version,
         }
 
-    def _predicted_returns(self, rollout: Rollout) -> dict[str, float]:
-        """Mean r_hat per step, and the mean predicted return of the episodes that ended."""
+    def _predicted_returns(self, rollout: Rollout, r_hat: np.ndarray) -> dict[str, float]:
+        """Mean r_hat per step, and the mean predicted return of the episodes that ended.
+
+        The predicted return is measured from the model's reference (its mean reward per
+        step on the initial random-policy segments), so it reads as "how much better than
+        the random policy, under the current model" and keeps its meaning across refits,
+        which re-centre r_hat on the current policy's own steps (section 2.2.1).
+        """
         assert self.reward_model is not None
-        r_hat = self.reward_model(rollout.obs, rollout.env_actions)
+        anchored = r_hat - self.reward_model.reference_mean
         finished: list[float] = []
         for t in range(r_hat.shape[0]):
-            self.predicted_return += r_hat[t]
+            self.predicted_return += anchored[t]
             ends = rollout.episode_ends[t]
             if ends.any():
                 finished += self.predicted_return[ends].tolist()

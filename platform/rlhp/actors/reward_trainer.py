@@ -18,11 +18,14 @@ import pyarrow.compute as pc
 import ray
 import torch
 
+from rlhp.checkpoint_io import load_checkpoint
 from rlhp.config import RunConfig
+from rlhp.data._durable import write_atomic
 from rlhp.data.label_store import read_labels
 from rlhp.preference.dataset import PreferenceData
-from rlhp.preference.ensemble import RewardEnsemble
 from rlhp.preference.networks import InputSpec
+from rlhp.preference.oracle import OracleRewardModel
+from rlhp.preference.reward_models import build_reward_model
 
 
 class _BufferSegments:
@@ -50,13 +53,13 @@ class RewardTrainer:
             rm = rm.model_copy(update={"device": "cuda"})  # placed on a GPU bundle: use it
         torch.set_num_threads(1)
         self.cfg = cfg
-        self.ensemble = RewardEnsemble(spec, rm)
+        self.ensemble = build_reward_model(spec, rm)  # the ensemble, or the oracle diagnostic
         self.label_dir, self.buffer = Path(label_dir), buffer
         self.checkpoint = Path(checkpoint)
         self.labels_fitted = 0
         self.newest_label_time = 0.0
         if self.checkpoint.exists():
-            state = torch.load(self.checkpoint, weights_only=False)
+            state = load_checkpoint(self.checkpoint)  # weights only: runs no code
             self.ensemble.load_state_dict(state["ensemble"])
             self.labels_fitted = state["labels_fitted"]
             self.newest_label_time = state["newest_label_time"]
@@ -68,9 +71,15 @@ class RewardTrainer:
         return table if table.num_rows else None
 
     def fit_round(self, epochs: int | None = None) -> dict[str, Any] | None:
-        """One fit on every label so far if new labels arrived; else wait and return None."""
+        """One fit on every label so far if new labels arrived; else wait and return None.
+
+        With ``reward_model.refit_online=false`` only the first fit (on the initial labels)
+        happens; the model is frozen after it.
+        """
+        rm = self.cfg.reward_model
         table = self._labels()
-        if table is None or table.num_rows == self.labels_fitted:
+        frozen = not rm.refit_online and self.ensemble.fits > 0
+        if table is None or table.num_rows == self.labels_fitted or frozen:
             time.sleep(self.cfg.runtime.reward_fit_interval_s)
             return None
         trainable = table.filter(pc.is_valid(table.column("preference")))
@@ -78,8 +87,25 @@ class RewardTrainer:
             self.labels_fitted = table.num_rows
             return None
         data = PreferenceData.from_labels(trainable, _BufferSegments(self.buffer))
-        recent = ray.get(self.buffer.recent_steps.remote(self.cfg.reward_model.normalization_steps))
-        report = self.ensemble.fit(data, epochs=epochs, recent=recent)
+        obs, actions, true_rewards = ray.get(
+            self.buffer.recent_steps.remote(rm.normalization_steps)
+        )
+        # the anchor of predicted returns: the first labels' segments (random policy, A.1)
+        reference = data.subset(
+            range(min(len(data), max(1, self.cfg.label_schedule.initial_labels)))
+        )
+        if isinstance(self.ensemble, OracleRewardModel):
+            report = self.ensemble.fit(data, true_rewards)
+            self.ensemble.set_reference_from_returns(
+                torch.cat([reference.true_return_1, reference.true_return_2]),
+                reference.obs_1.shape[1],
+            )
+        else:
+            report = self.ensemble.fit(data, epochs=epochs, recent=(obs, actions))
+            self.ensemble.set_reference(
+                torch.cat([reference.obs_1, reference.obs_2]).flatten(0, 1),
+                torch.cat([reference.act_1, reference.act_2]).flatten(0, 1),
+            )
         self.labels_fitted = table.num_rows
         self.newest_label_time = float(pc.max(table.column("created_at")).as_py())
         self._save()
@@ -93,16 +119,12 @@ class RewardTrainer:
         return self.ensemble.state_dict()
 
     def _save(self) -> None:
-        tmp = self.checkpoint.with_suffix(".tmp")
-        torch.save(
-            {
-                "ensemble": self.ensemble.state_dict(),
-                "labels_fitted": self.labels_fitted,
-                "newest_label_time": self.newest_label_time,
-            },
-            tmp,
-        )
-        os.replace(tmp, self.checkpoint)
+        state = {
+            "ensemble": self.ensemble.state_dict(),
+            "labels_fitted": self.labels_fitted,
+            "newest_label_time": self.newest_label_time,
+        }
+        write_atomic(self.checkpoint, lambda f: torch.save(state, f))
 
     def pid(self) -> int:
         return os.getpid()

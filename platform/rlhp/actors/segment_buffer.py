@@ -35,15 +35,19 @@ class SegmentBuffer:
     def pin(self, segment_ids: Sequence[str]) -> None:
         self.store.pin(segment_ids)
 
+    def unpin_except(self, keep: Sequence[str]) -> list[str]:
+        """Release the pinned segments no label names or will name (``keep`` holds those)."""
+        return self.store.unpin_except(keep)
+
     def table(self, segment_ids: Sequence[str]) -> pa.Table:
         return self.store.table(segment_ids)
 
-    def recent_steps(self, max_steps: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(obs, actions) of the newest segments' steps, flattened, at most ``max_steps``."""
-        if len(self.store) == 0:
-            return None
+    def recent_steps(self, max_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(obs, actions, true rewards) of the newest segments' steps, flattened, at most
+        ``max_steps`` (the true rewards serve only the oracle diagnostic)."""
         recent = self.store.recent()
         L = tensor_column(recent.slice(0, 1), "true_rewards").shape[1]
         recent = recent.slice(max(0, recent.num_rows - max(1, max_steps // L)))
         obs, act = tensor_column(recent, "obs"), tensor_column(recent, "actions")
-        return obs.reshape(-1, *obs.shape[2:]), act.reshape(-1, *act.shape[2:])
+        rewards = tensor_column(recent, "true_rewards")
+        return obs.reshape(-1, *obs.shape[2:]), act.reshape(-1, *act.shape[2:]), rewards.reshape(-1)

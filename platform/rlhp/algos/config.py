@@ -11,6 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlhp.envs.config import EnvConfig
+from rlhp.nn.config import PolicyConfig
+
 
 class PPOConfig(BaseModel):
     """Clipped-surrogate PPO (Schulman et al. 2017, eq. 7 and 9)."""
@@ -45,6 +48,11 @@ class TRPOConfig(BaseModel):
     accept_ratio: float = Field(
         0.1, ge=0.0, description="minimum actual/expected surrogate improvement to accept"
     )
+    ent_coef: float = Field(
+        0.0,
+        ge=0.0,
+        description="entropy bonus in the surrogate (Christiano et al. A.1: 0.01, swimmer 0.001)",
+    )
     value_fit: Literal["trust_region", "adam"] = Field(
         "trust_region",
         description="trust_region: GAE paper section 5 (CG on the Gauss-Newton matrix); "
@@ -78,3 +86,24 @@ class LearnerConfig(BaseModel):
     )
     ppo: PPOConfig = PPOConfig()
     trpo: TRPOConfig = TRPOConfig()
+
+
+class TrainingConfig(BaseModel):
+    """What policy optimization needs and nothing more: seed, step budget, devices, the env,
+    the policy and the learner. ``rlhp.config.RunConfig`` extends it with the preference,
+    runtime and tracking sections; the pure core (``Learner``, ``OnPolicyTrainer``) takes
+    this, so it never depends on the runtime's or the tracking's settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(0, ge=0, description="fixes envs, networks and sampling")
+    total_steps: int = Field(100_000, ge=1, description="environment steps (all envs together)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="learner device; auto picks cuda when a GPU is visible"
+    )
+    torch_threads: int = Field(
+        0, ge=0, description="torch intra-op threads; 0 = auto (1 for MLPs, all cores for CNNs)"
+    )
+    env: EnvConfig = EnvConfig()
+    policy: PolicyConfig = PolicyConfig()
+    learner: LearnerConfig = LearnerConfig()

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 
 from rlhp.algos.batch import Batch
+from rlhp.algos.config import TrainingConfig
 from rlhp.algos.gae import compute_gae
 from rlhp.algos.kl_penalty import kl_penalized_rewards
 from rlhp.algos.normalizers import RewardScaler
 from rlhp.algos.ppo import ppo_update
 from rlhp.algos.rollout import Rollout, RolloutCollector
 from rlhp.algos.trpo import trpo_policy_step, trpo_value_step_adam, trpo_value_step_trust_region
-from rlhp.config import RunConfig
 from rlhp.envs import make_vector_env
 from rlhp.errors import ConfigError
 from rlhp.nn.acting import TorchPolicyActor, make_actor
@@ -41,6 +41,15 @@ class RewardFn(Protocol):
     """Relabels a rollout: [T, N, ...] observations and actions -> [T, N] rewards."""
 
     def __call__(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray: ...
+
+
+class TrueRewardRelabeler(Protocol):
+    """A diagnostic reward that transforms the true reward instead of reading (o, a)
+    (``rlhp.preference.oracle.OracleRewardModel``); marked by ``reads_true_reward``."""
+
+    reads_true_reward: bool
+
+    def relabel(self, true_rewards: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -72,11 +81,11 @@ class Learner:
 
     def __init__(
         self,
-        cfg: RunConfig,
+        cfg: TrainingConfig,
         obs_space: gym.Space,
         act_space: gym.Space,
         num_envs: int,
-        reward_fn: RewardFn | None = None,
+        reward_fn: RewardFn | TrueRewardRelabeler | None = None,
     ) -> None:
         self.cfg = cfg
         lc = cfg.learner
@@ -110,15 +119,22 @@ class Learner:
         self.global_step = 0
         self.policy_version = 0
 
-    def rewards_for(self, rollout: Rollout) -> np.ndarray:
-        """The reward the optimizer sees: env or reward model, KL penalty, scaling."""
+    def model_rewards(self, rollout: Rollout) -> np.ndarray:
+        """[T, N] rewards before shaping: the env's, or the reward model's r_hat(o_t, a_t)."""
+        if self.reward_fn is None:
+            return np.asarray(rollout.rewards, np.float32)
+        if getattr(self.reward_fn, "reads_true_reward", False):  # the oracle diagnostic
+            return np.asarray(self.reward_fn.relabel(rollout.true_rewards), np.float32)  # type: ignore[union-attr]
+        # actions as executed (clipped), as the segments the reward model learns from hold
+        return np.asarray(self.reward_fn(rollout.obs, rollout.env_actions), np.float32)  # type: ignore[operator]
+
+    def rewards_for(self, rollout: Rollout, model_rewards: np.ndarray | None = None) -> np.ndarray:
+        """The reward the optimizer sees: env or reward model, KL penalty, scaling.
+
+        ``model_rewards`` (from ``model_rewards(rollout)``) saves a second forward pass when
+        the caller needs r_hat too."""
         lc = self.cfg.learner
-        r = (
-            rollout.rewards
-            if self.reward_fn is None
-            else self.reward_fn(rollout.obs, rollout.env_actions)  # as executed, as in segments
-        )
-        r = np.asarray(r, np.float32)
+        r = self.model_rewards(rollout) if model_rewards is None else model_rewards
         if lc.kl_to_initial_coef > 0:
             r = kl_penalized_rewards(
                 r, rollout.logp, self._initial_logp(rollout), lc.kl_to_initial_coef
@@ -183,13 +199,15 @@ class Learner:
             )
         return metrics
 
-    def update(self, rollout: Rollout) -> tuple[np.ndarray, dict[str, float]]:
+    def update(
+        self, rollout: Rollout, model_rewards: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, float]]:
         """Relabel, GAE, optimize; then refresh the observation statistics.
 
         The statistics change only after the update: the batch was collected and is trained
         on with the same normalization, so the PPO ratio starts at exactly 1.
         """
-        rewards = self.rewards_for(rollout)
+        rewards = self.rewards_for(rollout, model_rewards)
         metrics = self.optimize(self.make_batch(rollout, rewards))
         # k1 estimate of KL(pi || pi_0) on the batch (the states and actions of pi)
         metrics["kl_to_initial"] = float(np.mean(rollout.logp - self._initial_logp(rollout)))
@@ -236,7 +254,7 @@ class OnPolicyTrainer:
 
     def __init__(
         self,
-        cfg: RunConfig,
+        cfg: TrainingConfig,
         reward_fn: RewardFn | None = None,
         env: gym.vector.VectorEnv | None = None,
     ) -> None:

@@ -98,8 +98,13 @@ def trpo_policy_step(policy: ActorCritic, batch: Batch, cfg: TRPOConfig) -> dict
         dist_old = policy.distribution(batch.obs).detach()
 
     def surrogate() -> torch.Tensor:
-        ratio = torch.exp(policy.distribution(batch.obs).log_prob(batch.actions) - batch.logp_old)
-        return (ratio * A_hat).mean()
+        # L(theta) = E[ratio A_hat] + c_ent H[pi_theta] (Christiano et al. A.1: an entropy
+        # bonus "to incentivize the increased exploration needed to deal with a changing
+        # reward function")
+        dist = policy.distribution(batch.obs)
+        ratio = torch.exp(dist.log_prob(batch.actions) - batch.logp_old)
+        L = (ratio * A_hat).mean()
+        return L + cfg.ent_coef * dist.entropy().mean() if cfg.ent_coef else L
 
     def mean_kl() -> torch.Tensor:
         return dist_old.kl(policy.distribution(batch.obs)).mean()

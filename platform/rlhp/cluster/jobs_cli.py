@@ -21,7 +21,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else args.entrypoint
     )
     runtime_env = jobs.build_runtime_env(args.working_dir, args.runtime_env, args.env)
-    client, url = jobs.connect_client(args.address)
+    client, url = jobs.connect_client(args.address, args.allow_insecure_token)
     job_id = jobs.submit(client, entrypoint, runtime_env, args.submission_id)
     if args.no_wait:
         print(job_id)
@@ -36,12 +36,13 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from rlhp.cluster.sweep import run_sweep, summary_markdown
+    from rlhp.cluster.sweep import run_sweep
+    from rlhp.cluster.sweep_report import summary_rows_markdown
 
     result = run_sweep(
         args.spec, args.overrides, args.address, say=lambda line: print(line, flush=True)
     )
-    print(summary_markdown(result.rows), end="")
+    print(summary_rows_markdown(result.rows), end="")
     finished = sum(r.status == "FINISHED" for r in result.rows)
     print(
         f"rlhp: sweep done: {finished}/{len(result.rows)} trials finished; parent run "
@@ -58,7 +59,8 @@ def add_job_commands(sub: argparse._SubParsersAction) -> None:
         description="Submit ENTRYPOINT to the Ray cluster at --address / RAY_ADDRESS "
         "(http://HEAD:8265) with the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
         "~/.ray/auth_token), follow its logs, and exit 0 when it SUCCEEDED (1 FAILED, "
-        "3 STOPPED). Ctrl-C asks whether to stop the job.",
+        "3 STOPPED). The token goes only over https or to this machine unless "
+        "--allow-insecure-token. Ctrl-C asks whether to stop the job.",
     )
     submit.add_argument("--address", help="job server URL (default: RAY_ADDRESS)")
     submit.add_argument(
@@ -71,6 +73,12 @@ def add_job_commands(sub: argparse._SubParsersAction) -> None:
         "--env", action="append", default=[], metavar="KEY=VALUE", help="env var for the job"
     )
     submit.add_argument("--submission-id", help="job id to use (default: generated)")
+    submit.add_argument(
+        "--allow-insecure-token",
+        action="store_true",
+        help="send the Ray token over plain http to a host other than this machine (it is "
+        "refused otherwise: use https:// or a tunnel to 127.0.0.1)",
+    )
     submit.add_argument(
         "--no-wait", action="store_true", help="print the job id and return after submitting"
     )

@@ -1,25 +1,30 @@
 """Sweeps: ``rlhp sweep SPEC.yaml`` runs a grid of full rlhp runs with Ray Tune.
 
-The grid is environments x seeds x label budgets x query strategies (the axes of the
-paper's figures). Each Tune trial is one ``PreferenceRun`` with its own actors; the trial's
-placement group reserves a bundle for the trial's driver, one per rollout worker and, when
-asked, a GPU bundle for learner and reward trainer, and Tune's placement group captures
-every actor the run creates, so trials never share or steal each other's resources.
+The grid is environments x seeds x label budgets x query strategies x variants (named sets
+of overrides, e.g. the rows of an ablation), plus, with ``true_reward_baseline``, one RL
+trial on the true reward per environment and seed: the axes of the paper's figures. Each
+Tune trial is one ``PreferenceRun`` with its own actors; the trial's placement group
+reserves a bundle for the trial's driver, one per rollout worker and, when asked, a GPU
+bundle for learner and reward trainer, and Tune's placement group captures every actor the
+run creates, so trials never share or steal each other's resources.
+
+Stop and resume: every finished trial writes its result file (``rlhp.cluster.sweep_store``);
+running the same spec again skips those, continues trials that had started from their run
+checkpoints, and reopens the same MLflow parent run.
 
 MLflow holds one parent run per sweep and a child run per trial (tag
-``mlflow.parentRunId``, same experiment); the parent gets the spec, a summary table
-(``summary/summary.csv`` and ``.md``: env, seed, labels, query strategy, final true return,
-evaluation return, status, child run id) and a plot of true return against labels, one
-panel per environment (``summary/return_vs_labels.png``).
+``mlflow.parentRunId``, same experiment); the parent gets the spec, the summary tables and
+the figures of ``rlhp.cluster.sweep_report`` under ``summary/``, and the per-cell ratios to
+the true reward as metrics.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
 import itertools
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,8 +32,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rlhp.cluster.sweep_store import SweepStore, TrialResult
 from rlhp.config import RunConfig, load_config
 from rlhp.errors import ConfigError
 
@@ -43,11 +49,34 @@ class SweepGrid(BaseModel):
     env: list[str] = Field(min_length=1, description="gymnasium env ids (env.id)")
     seed: list[int] = Field([0], min_length=1, description="seeds (seed)")
     labels: list[int] = Field(
-        [], description="label budgets (label_schedule.total_labels); empty: the preset's"
+        [],
+        description="label budgets (label_schedule.total_labels, with initial_labels scaled "
+        "to the preset's share); empty: the preset's",
     )
     query_strategy: list[Literal["random", "disagreement", "entropy"]] = Field(
         [], description="query strategies (query.strategy); empty: the preset's"
     )
+    teacher: list[Literal["oracle", "stoc", "mistake", "myopic", "skip", "equal", "shuffled"]] = (
+        Field([], description="synthetic teachers (teacher.kind); empty: the preset's")
+    )
+    variant: dict[str, dict[str, Any]] = Field(
+        {},
+        description="named override sets (dotted keys as in --set), one axis value each: "
+        "the rows of an ablation",
+    )
+    true_reward_baseline: bool = Field(
+        False,
+        description="add one RL trial on the true reward (runtime.reward=true_reward) per "
+        "env x seed x variant; label budgets and strategies do not apply to it",
+    )
+
+    @field_validator("variant")
+    @classmethod
+    def _variant_names(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.]+", name):
+                raise ValueError(f"variant name {name!r}: use letters, digits, '_' and '.' only")
+        return value
 
 
 class TrialResources(BaseModel):
@@ -64,7 +93,7 @@ class TrialResources(BaseModel):
 
 
 class SweepSpec(BaseModel):
-    """A sweep: a preset, overrides for every trial, the grid, and per-trial resources."""
+    """A sweep: a preset, overrides for every trial (and per env), the grid, resources."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,12 +102,27 @@ class SweepSpec(BaseModel):
     set: dict[str, Any] = Field(
         {}, description="config overrides for every trial, dotted keys as in --set"
     )
+    per_env: dict[str, dict[str, Any]] = Field(
+        {},
+        description="config overrides for the trials of one env id (e.g. its step budget), "
+        "applied after `set`",
+    )
+    baselines: dict[str, str] = Field(
+        {},
+        description="variant -> the variant whose true-reward trials are its RL reference in "
+        "the tables (default: its own, else the env's only one)",
+    )
     grid: SweepGrid
     resources: TrialResources = TrialResources()
     max_concurrent_trials: int | None = Field(
         None, ge=1, description="trials at once (None: as many as the cluster fits)"
     )
-    storage_path: str = Field("rlhp_sweeps", description="where Ray Tune keeps trial state")
+    storage_path: str = Field(
+        "rlhp_sweeps", description="where the sweep keeps its trial results and Tune's state"
+    )
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {"grid": SweepGrid, "resources": TrialResources}
 
 
 def _spec_error(err: ValidationError, path: Path) -> ConfigError:
@@ -87,9 +131,9 @@ def _spec_error(err: ValidationError, path: Path) -> ConfigError:
     for e in errors:
         field = ".".join(str(x) for x in e["loc"]) or "spec"
         if e["type"] == "extra_forbidden":
-            section = SweepSpec
+            section: type[BaseModel] = SweepSpec
             for part in e["loc"][:-1]:
-                section = {"grid": SweepGrid, "resources": TrialResources}.get(str(part), section)
+                section = _SECTIONS.get(str(part), section)
             known = list(section.model_fields)
             close = difflib.get_close_matches(str(e["loc"][-1]), known, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
@@ -100,7 +144,8 @@ def _spec_error(err: ValidationError, path: Path) -> ConfigError:
         elif e["type"] == "missing":
             parts.append(f"{field}: missing in sweep spec {path}; add it")
         else:
-            parts.append(f"{field}: {e['msg']} in sweep spec {path} (got {e.get('input')!r})")
+            msg = e["msg"].removeprefix("Value error, ")
+            parts.append(f"{field}: {msg} in sweep spec {path} (got {e.get('input')!r})")
     return ConfigError("; ".join(parts))
 
 
@@ -113,47 +158,84 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not isinstance(data, dict):
         raise ConfigError(f"SPEC: {path} must hold a YAML mapping (name, preset, set, grid)")
     try:
-        return SweepSpec.model_validate(data)
+        spec = SweepSpec.model_validate(data)
     except ValidationError as err:
         raise _spec_error(err, path) from None
+    unknown = sorted(set(spec.per_env) - set(spec.grid.env))
+    if unknown:
+        raise ConfigError(
+            f"per_env: {', '.join(unknown)} not in grid.env ({', '.join(spec.grid.env)}) in "
+            f"sweep spec {path}; fix the env id or add it to the grid"
+        )
+    for variant, base in spec.baselines.items():
+        for name in (variant, base):
+            if name not in spec.grid.variant:
+                raise ConfigError(
+                    f"baselines.{variant}: {name!r} is not a grid.variant in sweep spec {path}"
+                )
+    return spec
 
 
 # --------------------------------------------------------------------------- trials
 
 
+def _overrides(items: dict[str, Any]) -> list[str]:
+    return [f"{k}={json.dumps(v)}" for k, v in items.items()]
+
+
 @dataclass(frozen=True)
 class Trial:
-    """One point of the grid (None: the preset's value)."""
+    """One point of the grid (None / "": the preset's value)."""
 
     env: str
     seed: int
-    labels: int | None
-    query_strategy: str | None
+    labels: int | None = None
+    query_strategy: str | None = None
+    teacher: str | None = None
+    variant: str = ""
+    true_reward: bool = False
 
     @property
     def name(self) -> str:
         parts = [self.env.replace("/", "-"), f"seed{self.seed}"]
+        parts += [self.variant] if self.variant else []
+        if self.true_reward:
+            return "-".join([*parts, "rl"])
         parts += [f"labels{self.labels}"] if self.labels is not None else []
         parts += [self.query_strategy] if self.query_strategy else []
+        parts += [self.teacher] if self.teacher else []
         return "-".join(parts)
 
-    def overrides(self) -> list[str]:
+    def overrides(self, spec: SweepSpec, initial_share: float) -> list[str]:
+        """Overrides after the spec's ``set``: per env, variant, then this point's axes."""
         out = [f"env.id={json.dumps(self.env)}", f"seed={self.seed}"]
-        if self.labels is not None:
-            out.append(f"label_schedule.total_labels={self.labels}")
+        out += _overrides(spec.per_env.get(self.env, {}))
+        out += _overrides(spec.grid.variant.get(self.variant, {}))
+        if self.true_reward:
+            return [*out, "runtime.reward=true_reward"]
+        if self.labels is not None:  # A.1: the preset's share of labels up front (25 %)
+            out += [f"label_schedule.total_labels={self.labels}",
+                    f"label_schedule.initial_labels={round(self.labels * initial_share)}"]  # fmt: skip
         if self.query_strategy is not None:
             out.append(f"query.strategy={self.query_strategy}")
+        if self.teacher is not None:
+            out.append(f"teacher.kind={self.teacher}")
         return out
 
 
 def trials(spec: SweepSpec) -> list[Trial]:
+    """Every trial, seed-major, so that trials running side by side share the machine's
+    noise across cells (RL next to its preference runs)."""
     g = spec.grid
-    return [
-        Trial(env, seed, labels, strategy)
-        for env, seed, labels, strategy in itertools.product(
-            g.env, g.seed, g.labels or [None], g.query_strategy or [None]
-        )
-    ]
+    out = []
+    for seed, env, variant in itertools.product(g.seed, g.env, list(g.variant) or [""]):
+        if g.true_reward_baseline:
+            out.append(Trial(env, seed, variant=variant, true_reward=True))
+        for labels, strategy, teacher in itertools.product(
+            g.labels or [None], g.query_strategy or [None], g.teacher or [None]
+        ):
+            out.append(Trial(env, seed, labels, strategy, teacher, variant))
+    return out
 
 
 def _absolute(cfg: RunConfig) -> list[str]:
@@ -169,16 +251,23 @@ def _absolute(cfg: RunConfig) -> list[str]:
 
 def base_overrides(spec: SweepSpec, cli_overrides: list[str]) -> list[str]:
     """The spec's ``set`` then the command line's ``--set``, then absolute paths."""
-    overrides = [f"{k}={json.dumps(v)}" for k, v in spec.set.items()] + list(cli_overrides)
+    overrides = _overrides(spec.set) + list(cli_overrides)
     return overrides + _absolute(load_config(spec.preset, overrides))
+
+
+def initial_label_share(spec: SweepSpec, overrides: list[str]) -> float:
+    """The preset's share of labels asked up front (A.1: 25 %), kept for every budget."""
+    schedule = load_config(spec.preset, overrides).label_schedule
+    return schedule.initial_labels / schedule.total_labels
 
 
 def trial_configs(spec: SweepSpec, overrides: list[str]) -> dict[Trial, RunConfig]:
     """Every trial's config, validated before anything starts (errors name the trial)."""
+    share = initial_label_share(spec, overrides)
     out = {}
     for t in trials(spec):
         try:
-            out[t] = load_config(spec.preset, [*overrides, *t.overrides()])
+            out[t] = load_config(spec.preset, [*overrides, *t.overrides(spec, share)])
         except ConfigError as err:
             raise ConfigError(f"grid ({t.name}): {err}") from None
     return out
@@ -221,23 +310,40 @@ def placement_tags(run: Any) -> dict[str, str]:
     }
 
 
-def run_trial(config: dict[str, Any], preset: str, overrides: list[str], parent: str) -> None:
-    """Tune trainable: one full rlhp run, a child of the sweep's MLflow run."""
+def run_trial(
+    config: dict[str, Any],
+    spec: SweepSpec,
+    overrides: list[str],
+    share: float,
+    parent: str,
+    storage: str,
+) -> None:
+    """Tune trainable: one full rlhp run, a child of the sweep's MLflow run; its result file
+    is written when it finishes. A trial that started before (a resumed sweep) continues
+    its run from the run's checkpoint."""
     from ray import tune
 
+    from rlhp.provenance import code_version
     from rlhp.runtime.loop import PreferenceRun
 
-    trial = Trial(**config)
+    trial = Trial(**config["trial"])
+    store = SweepStore(storage, spec.name)  # absolute: Tune runs trials in their own dirs
     cfg = load_config(
-        preset,
-        [*overrides, *trial.overrides(), f"tracking.parent_run_id={parent}",
+        spec.preset,
+        [*overrides, *trial.overrides(spec, share), f"tracking.parent_run_id={parent}",
          f"tracking.run_name={json.dumps(trial.name)}"],
     )  # fmt: skip
-    run = PreferenceRun(cfg)
+    started = store.started_run_id(trial.name)
+    if started and (Path(cfg.runtime.runs_dir) / started / "checkpoint.pt").exists():
+        run = PreferenceRun(cfg, resume_run_id=started)
+    else:
+        run = PreferenceRun(cfg)
+        store.mark_started(trial.name, run.run_id)
     tune.report({"run_id": run.run_id, "global_step": 0, "done_run": False})
     checked = []
+    t0 = time.time()
 
-    def progress(m: dict[str, float]) -> None:
+    def progress(m: dict[str, Any]) -> None:
         if not checked:  # the actors exist once the first iteration is reported
             checked.append(True)
             run.tracker.set_tags(placement_tags(run))
@@ -253,6 +359,26 @@ def run_trial(config: dict[str, Any], preset: str, overrides: list[str], parent:
             )
 
     result = run.run(progress)
+    curve = run.tracker.client.get_metric_history(run.run_id, "true_episode_return")
+    store.finish(
+        TrialResult(
+            trial=trial.name,
+            env=trial.env,
+            seed=trial.seed,
+            variant=trial.variant,
+            reward=cfg.runtime.reward,
+            labels=cfg.label_schedule.total_labels if cfg.runtime.reward == "preferences" else 0,
+            query_strategy=cfg.query.strategy if cfg.runtime.reward == "preferences" else "",
+            labels_used=result.labels,
+            eval_return=result.eval_return,
+            final_true_return=result.mean_recent_return,
+            steps=result.global_step,
+            run_id=result.run_id,
+            code_version=code_version(),
+            wall_s=time.time() - t0,
+            curve=[(m.step, m.value) for m in sorted(curve, key=lambda m: m.step)],
+        )
+    )
     tune.report(
         {
             "run_id": result.run_id,
@@ -265,115 +391,13 @@ def run_trial(config: dict[str, Any], preset: str, overrides: list[str], parent:
     )
 
 
-# --------------------------------------------------------------------------- summary
-
-
-@dataclass
-class Row:
-    env: str
-    seed: int
-    labels: int  # the budget (label_schedule.total_labels); 0 for a true-reward run
-    query_strategy: str
-    labels_used: int
-    final_true_return: float
-    eval_return: float
-    steps: int
-    status: str
-    run_id: str
-
-
-COLUMNS = list(Row.__dataclass_fields__)
-
-
-def summary_markdown(rows: list[Row]) -> str:
-    def cell(v: Any) -> str:
-        return f"{v:.1f}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(v) for v in asdict(r).values()) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def write_csv(rows: list[Row], path: Path) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    return path
-
-
-def plot_return_vs_labels(rows: list[Row], path: Path) -> Path:
-    """Final true return against the label budget, one panel per env, one line per query
-    strategy (mean over seeds, each seed a dot)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    envs = sorted({r.env for r in rows})
-    fig, axes = plt.subplots(
-        1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False, constrained_layout=True
-    )
-    for ax, env in zip(axes[0], envs, strict=True):
-        for strategy in sorted({r.query_strategy for r in rows if r.env == env}):
-            mine = [r for r in rows if r.env == env and r.query_strategy == strategy]
-            mine = [r for r in mine if math.isfinite(r.final_true_return)]
-            budgets = sorted({r.labels for r in mine})
-            means = [
-                sum(r.final_true_return for r in mine if r.labels == b)
-                / len([r for r in mine if r.labels == b])
-                for b in budgets
-            ]
-            (line,) = ax.plot(budgets, means, marker="o", label=strategy)
-            ax.scatter(
-                [r.labels for r in mine],
-                [r.final_true_return for r in mine],
-                color=line.get_color(),
-                alpha=0.4,
-                s=12,
-            )
-        ax.set_title(env)
-        ax.set_xlabel("labels")
-        ax.set_ylabel("true episode return (end of training)")
-        ax.legend(fontsize="small")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _rows(results: Any, configs: dict[Trial, RunConfig]) -> list[Row]:
-    by_name = {t.name: (t, c) for t, c in configs.items()}
-    rows = []
-    for res in results:
-        trial, cfg = by_name[Trial(**res.config).name]
-        m = res.metrics or {}
-        ok = res.error is None and m.get("done_run", False)
-        preferences = cfg.runtime.reward == "preferences"
-        rows.append(
-            Row(
-                env=trial.env,
-                seed=trial.seed,
-                labels=cfg.label_schedule.total_labels if preferences else 0,
-                query_strategy=cfg.query.strategy if preferences else "true_reward",
-                labels_used=int(m.get("labels", 0)),
-                final_true_return=float(m.get("final_true_return", float("nan"))),
-                eval_return=float(m.get("eval_return", float("nan"))),
-                steps=int(m.get("global_step", 0)),
-                status="FINISHED" if ok else "FAILED",
-                run_id=str(m.get("run_id", "")),
-            )
-        )
-    rows.sort(key=lambda r: (r.env, r.query_strategy, r.labels, r.seed))
-    return rows
-
-
 # --------------------------------------------------------------------------- driver
 
 
 @dataclass
 class SweepResult:
     parent_run_id: str
-    rows: list[Row]
+    rows: list[TrialResult]
     tracking_uri: str
 
     @property
@@ -381,40 +405,52 @@ class SweepResult:
         return all(r.status == "FINISHED" for r in self.rows)
 
 
-def _progress_callback(total: int, say: Callable[[str], None]) -> Any:
+def _progress_callback(total: int, already: int, say: Callable[[str], None]) -> Any:
     from ray import tune
 
     class Progress(tune.Callback):
         """One line per trial start, end or failure."""
 
         def __init__(self) -> None:
-            self.done = 0
+            self.done = already
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            say(f"sweep: started {Trial(**trial.config).name}")
+            say(f"sweep: started {Trial(**trial.config['trial']).name}")
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.done += 1
             m = trial.last_result or {}
             say(
-                f"sweep: [{self.done}/{total}] {Trial(**trial.config).name}: "
+                f"sweep: [{self.done}/{total}] {Trial(**trial.config['trial']).name}: "
                 f"true return {m.get('final_true_return', float('nan')):.1f}, "
                 f"eval {m.get('eval_return', float('nan')):.1f}, run {m.get('run_id', '?')}"
             )
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.done += 1
-            say(f"sweep: [{self.done}/{total}] {Trial(**trial.config).name} FAILED")
+            say(f"sweep: [{self.done}/{total}] {Trial(**trial.config['trial']).name} FAILED")
 
     return Progress()
 
 
-def _open_parent(cfg: RunConfig, spec: SweepSpec, spec_path: Path, n: int) -> Any:
+def _open_parent(
+    cfg: RunConfig, spec: SweepSpec, spec_path: Path, n: int, store: SweepStore
+) -> tuple[Any, str, bool]:
+    """(client, parent run id, resumed): the parent run of an earlier start of this sweep
+    (same name and storage path) if its store still has it, else a new one."""
     from mlflow import MlflowClient
 
     from rlhp.tracking.mlflow_tracker import artifact_location
 
     client = MlflowClient(tracking_uri=cfg.tracking.uri)
+    known = store.parent_run_id()
+    if known is not None:
+        try:
+            client.get_run(known)
+            client.update_run(known, status="RUNNING")
+            return client, known, True
+        except Exception:  # another tracking store, or the run was deleted: start afresh
+            pass
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
     experiment_id = (
         experiment.experiment_id
@@ -430,10 +466,86 @@ def _open_parent(cfg: RunConfig, spec: SweepSpec, spec_path: Path, n: int) -> An
         f"grid.{k}": json.dumps(v) for k, v in spec.grid.model_dump().items()
     }
     params |= {f"set.{k}": json.dumps(v) for k, v in spec.set.items()}
+    params |= {f"per_env.{k}": json.dumps(v) for k, v in spec.per_env.items()}
     for k, v in params.items():
         client.log_param(run.info.run_id, k, str(v)[:6000])
     client.log_artifact(run.info.run_id, str(spec_path))
-    return client, run.info.run_id
+    store.set_parent_run_id(run.info.run_id)
+    return client, run.info.run_id, False
+
+
+def random_policy_returns(
+    store: SweepStore, configs: dict[Trial, RunConfig], episodes: int = 10
+) -> dict[str, float]:
+    """Mean true return of a uniformly random policy per env (the paper's changes on),
+    the zero of the normalized ratios; computed once per sweep and kept in its store."""
+    from rlhp.runtime.report import random_policy_returns as measure
+
+    path = store.root / "random_returns.json"
+    known: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+    for trial, cfg in configs.items():
+        if trial.env not in known:
+            known[trial.env] = float(sum(measure(cfg, episodes)) / episodes)
+    from rlhp.data._durable import write_atomic
+
+    write_atomic(path, json.dumps(known, indent=1).encode())
+    return known
+
+
+def _summarize(
+    spec: SweepSpec,
+    store: SweepStore,
+    configs: dict[Trial, RunConfig],
+    client: Any,
+    parent: str,
+) -> list[TrialResult]:
+    """Tables and figures from the result files of this spec's trials, into the parent."""
+    from rlhp.cluster import sweep_report as report
+
+    finished = store.finished()
+    rows: list[TrialResult] = []
+    for trial, cfg in configs.items():
+        if trial.name in finished:
+            rows.append(finished[trial.name])
+        else:
+            preferences = not trial.true_reward
+            rows.append(
+                TrialResult.unfinished(
+                    trial.name,
+                    trial.env,
+                    trial.seed,
+                    trial.variant,
+                    cfg.runtime.reward,
+                    cfg.label_schedule.total_labels if preferences else 0,
+                    cfg.query.strategy if preferences else "",
+                )
+            )
+    done = [r for r in rows if r.status == "FINISHED"]
+    out = store.root / "summary"
+    out.mkdir(parents=True, exist_ok=True)
+    random_returns = random_policy_returns(store, configs) if done else {}
+    table, cells = report.results_table(done, random_returns, spec.baselines)
+    steps = {t.env: c.total_steps for t, c in configs.items()}
+    (out / "results.md").write_text(table)
+    (out / "paper_table.md").write_text(
+        report.version_note(done) + "\n" + report.paper_table(cells, steps)
+    )
+    (out / "summary.md").write_text(report.summary_rows_markdown(rows))
+    paths = [out / "results.md", out / "paper_table.md", out / "summary.md",
+             report.write_csv(rows, out / "summary.csv")]  # fmt: skip
+    if done:
+        paths += [report.plot_learning_curves(done, out / "learning_curves.png"),
+                  report.plot_return_vs_labels(done, out / "return_vs_labels.png")]  # fmt: skip
+    for path in paths:
+        client.log_artifact(parent, str(path), "summary")
+    for cell in cells:
+        if math.isfinite(float(cell["normalized_ratio"])):  # type: ignore[arg-type]
+            key = f"normalized_ratio/{cell['env']}/{cell['variant'] or 'all'}/{cell['cell']}"
+            client.log_metric(
+                parent, re.sub(r"[^\w/.\- ]", "_", key), float(cell["normalized_ratio"])
+            )  # type: ignore[arg-type]
+    client.log_metric(parent, "trials_finished", len(done))
+    return rows
 
 
 def run_sweep(
@@ -442,61 +554,62 @@ def run_sweep(
     address: str | None = None,
     say: Callable[[str], None] = print,
 ) -> SweepResult:
-    """Validate the spec and every trial's config, open the parent MLflow run, run the grid
-    with Ray Tune, and log the summary table and plot to the parent."""
+    """Validate the spec and every trial's config, open (or reopen) the parent MLflow run,
+    run the trials that have no result yet with Ray Tune, and log the summary tables and
+    figures to the parent."""
     spec_path = Path(spec_path)
     spec = load_spec(spec_path)
     overrides = base_overrides(spec, list(overrides or []))
     configs = trial_configs(spec, overrides)
+    share = initial_label_share(spec, overrides)
     base = load_config(spec.preset, overrides)
     bundles = placement(base, spec.resources)
-
-    from ray import tune
+    store = SweepStore(spec.storage_path, spec.name).ensure()
+    finished = store.finished()
+    todo = [t for t in configs if t.name not in finished]
 
     from rlhp.runtime.cluster import connect
 
-    connect(address or base.runtime.ray_address)
-    client, parent = _open_parent(base, spec, spec_path, len(configs))
+    client, parent, resumed = _open_parent(base, spec, spec_path, len(configs), store)
     say(
         f"sweep: {spec.name}: {len(configs)} trials of {spec.preset}, each {bundles}; "
         f"MLflow parent run {parent} in {base.tracking.uri}"
-    )
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, preset=spec.preset, overrides=overrides, parent=parent),
-        tune.PlacementGroupFactory(bundles, strategy="PACK"),
-    )
-    axes = {k: tune.grid_search(sorted({getattr(t, k) for t in configs}, key=str)) for k in
-            ("env", "seed", "labels", "query_strategy")}  # fmt: skip
-    tuner = tune.Tuner(
-        trainable,
-        param_space=axes,
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=spec.max_concurrent_trials,
-            trial_dirname_creator=lambda t: Trial(**t.config).name,
-        ),
-        run_config=tune.RunConfig(
-            name=f"{spec.name}-{parent[:8]}",
-            storage_path=str(Path(spec.storage_path).resolve()),
-            verbose=0,
-            callbacks=[_progress_callback(len(configs), say)],
-        ),
+        + (f"; resumed: {len(configs) - len(todo)} finished trials kept" if resumed else "")
     )
     t0 = time.time()
     status = "FAILED"
     try:
-        results = tuner.fit()
-        rows = _rows(results, configs)
-        out_dir = Path(spec.storage_path).resolve() / f"{spec.name}-{parent[:8]}" / "summary"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        table = summary_markdown(rows)
-        (out_dir / "summary.md").write_text(table)
-        for path in (
-            write_csv(rows, out_dir / "summary.csv"),
-            out_dir / "summary.md",
-            plot_return_vs_labels(rows, out_dir / "return_vs_labels.png"),
-        ):
-            client.log_artifact(parent, str(path), "summary")
-        client.log_metric(parent, "trials_finished", sum(r.status == "FINISHED" for r in rows))
+        if todo:
+            from ray import tune
+
+            connect(address or base.runtime.ray_address)
+            trainable = tune.with_resources(
+                tune.with_parameters(
+                    run_trial,
+                    spec=spec,
+                    overrides=overrides,
+                    share=share,
+                    parent=parent,
+                    storage=str(store.root.parent),
+                ),
+                tune.PlacementGroupFactory(bundles, strategy="PACK"),
+            )
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"trial": tune.grid_search([asdict(t) for t in todo])},
+                tune_config=tune.TuneConfig(
+                    max_concurrent_trials=spec.max_concurrent_trials,
+                    trial_dirname_creator=lambda t: Trial(**t.config["trial"]).name,
+                ),
+                run_config=tune.RunConfig(
+                    name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
+                    storage_path=str(store.root),
+                    verbose=0,
+                    callbacks=[_progress_callback(len(configs), len(configs) - len(todo), say)],
+                ),
+            )
+            tuner.fit()
+        rows = _summarize(spec, store, configs, client, parent)
         client.log_metric(parent, "sweep_wall_s", time.time() - t0)
         result = SweepResult(parent, rows, base.tracking.uri)
         status = "FINISHED" if result.ok else "FAILED"

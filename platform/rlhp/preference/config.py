@@ -9,7 +9,7 @@ from. The top-level ``RunConfig`` composes these sections.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,6 +21,27 @@ class RewardModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Not in the paper: a diagnostic. "oracle" replaces r_hat by the true reward pushed
+    # through exactly the path r_hat takes (same refit cadence, output normalization,
+    # learner scaling, KL penalty), so optimizer or normalization problems can be told
+    # apart from reward-model errors (docs/preferences.md, "Why Hopper failed").
+    kind: Literal["ensemble", "oracle"] = Field(
+        "ensemble",
+        description="ensemble: the paper's r_hat; oracle: the true reward through r_hat's "
+        "path (a diagnostic: it reads true rewards)",
+    )
+    # Section 2.1: the reward model is refitted "asynchronously" as labels arrive; False
+    # freezes it after the fit on the initial labels (an ablation of non-stationarity).
+    refit_online: bool = Field(
+        True, description="refit as labels arrive; False: freeze after the initial fit"
+    )
+    # Section 2.2.1 normalizes r_hat "to have zero mean and constant standard deviation";
+    # "none" keeps the members' raw outputs (averaged), for the normalization ablation.
+    output_normalization: Literal["per_fit", "none"] = Field(
+        "per_fit",
+        description="per_fit: standardize r_hat on recent steps after every fit (2.2.1); "
+        "none: raw ensemble mean",
+    )
     # Section 2.2.3: "we use an ensemble of predictors". The paper does not state K; 3 is the
     # ensemble size of the B-Pref and PEBBLE reference implementations.
     ensemble_size: int = Field(3, ge=1, le=64, description="K, members of the ensemble (count)")
@@ -121,10 +142,30 @@ class QueryConfig(BaseModel):
     seed: int = Field(0, ge=0, description="seeds candidate sampling and random selection")
 
 
+_BPREF_KNOBS: dict[str, dict[str, float]] = {
+    # B-Pref (Lee et al. 2021, section 3.1) defaults of its named teachers
+    "stoc": {"beta": 1.0},
+    "mistake": {"epsilon": 0.1},
+    "myopic": {"gamma": 0.9},
+}
+
+
 class TeacherConfig(BaseModel):
-    """A simulated teacher (B-Pref, Lee et al. 2021, section 3.1); defaults: perfect oracle."""
+    """A simulated teacher (B-Pref, Lee et al. 2021, section 3.1); defaults: perfect oracle.
+
+    ``kind`` names B-Pref's teachers; a kind sets its knob to B-Pref's default unless the
+    knob is given (``teacher.kind=mistake teacher.epsilon=0.2``). ``shuffled`` is a control,
+    not a teacher: its answers are independent of the clips (each is the oracle's answer to
+    a random earlier or current query), so a run on it must not learn the task.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["oracle", "stoc", "mistake", "myopic", "skip", "equal", "shuffled"] = Field(
+        "oracle",
+        description="B-Pref teacher (oracle, stoc, mistake, myopic, skip, equal) or "
+        "the 'shuffled' control",
+    )
 
     # B-Pref "Oracle" is beta = inf; "Stoc" uses beta = 1.
     beta: float = Field(
@@ -147,11 +188,37 @@ class TeacherConfig(BaseModel):
     name: str = Field("oracle", min_length=1, description="labeler name recorded with labels")
     seed: int = Field(0, ge=0, description="seeds the teacher's random answers")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bpref_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            kind = data.get("kind", "oracle")
+            knobs = {k: v for k, v in _BPREF_KNOBS.get(kind, {}).items() if k not in data}
+            data = {**data, **knobs}
+            if kind != "oracle" and "name" not in data:
+                data["name"] = kind
+        return data
+
+    @model_validator(mode="after")
+    def _thresholds_for_skip_and_equal(self) -> TeacherConfig:
+        if self.kind == "skip" and self.skip_threshold is None:
+            raise ConfigError(
+                "teacher.skip_threshold: teacher.kind=skip needs a threshold in return units "
+                "(B-Pref: 0.1 x the average segment return), e.g. teacher.skip_threshold=5"
+            )
+        if self.kind == "equal" and self.equal_threshold == 0.0:
+            raise ConfigError(
+                "teacher.equal_threshold: teacher.kind=equal needs a threshold in return units "
+                "(B-Pref: 0.1 x the average segment return), e.g. teacher.equal_threshold=5"
+            )
+        return self
+
     @property
     def is_perfect(self) -> bool:
         """True when this teacher is B-Pref's oracle (no noise of any kind)."""
         return (
-            math.isinf(self.beta)
+            self.kind in ("oracle", "skip", "equal", "stoc", "mistake", "myopic")
+            and math.isinf(self.beta)
             and self.gamma == 1.0
             and self.epsilon == 0.0
             and self.skip_threshold is None
@@ -176,6 +243,16 @@ class LabelScheduleConfig(BaseModel):
     # beginning of training"; A.2 (Atari) asks 500 labels up front.
     initial_labels: int = Field(
         175, ge=0, description="labels asked from random-policy segments before training"
+    )
+    # Not in the paper, which draws the initial comparisons from "a randomly initialized
+    # policy" without saying from how many clips. One rollout of a MuJoCo preset holds only
+    # ~40 segments, so 175 initial labels would reuse each segment ~9 times; this asks the
+    # random policy for more segments first (rollouts that are not trained on).
+    initial_segments_per_label: float = Field(
+        0.0,
+        ge=0.0,
+        description="distinct random-policy segments to collect per initial label before "
+        "asking them (0: only the first rollout's)",
     )
     # A.2: "pretrained the reward predictor for 200 epochs" on the initial labels (Atari).
     pretrain_epochs: int = Field(

@@ -17,9 +17,7 @@ increments ``version``, which consumers compare to pull the newest weights.
 
 from __future__ import annotations
 
-import io
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlhp.data._durable import write_atomic
 from rlhp.data.errors import SchemaMismatchError
 from rlhp.errors import ConfigError
 from rlhp.preference.config import RewardModelConfig
@@ -120,6 +119,9 @@ class RewardEnsemble:
         self.member_std = torch.ones(cfg.ensemble_size)  # s_k
         self.z_mean = 0.0
         self.z_std = 1.0
+        # mean r_hat per step on reference steps (the initial random-policy segments), so
+        # that predicted returns can be read against a fixed anchor across refits
+        self.reference_mean = 0.0
         self.version = 0
         self.fits = 0
         self.obs_statistics_set = False
@@ -164,6 +166,8 @@ class RewardEnsemble:
         Matches the learner's ``RewardFn``: ``predict(obs[T, N, ...], actions[T, N, ...])``.
         """
         r_k = self.member_rewards(obs, actions)
+        if self.cfg.output_normalization == "none":
+            return r_k.mean(0).numpy().astype(np.float32)
         shape = (-1,) + (1,) * (r_k.dim() - 1)
         z = ((r_k - self.member_mean.reshape(shape)) / self.member_std.reshape(shape)).mean(0)
         r_hat = self.cfg.reward_std * (z - self.z_mean) / self.z_std
@@ -212,6 +216,14 @@ class RewardEnsemble:
         self.z_mean = float(z.mean())
         self.z_std = max(float(z.std()), 1e-8)
         self.version += 1
+
+    def set_reference(
+        self, obs: np.ndarray | torch.Tensor, actions: np.ndarray | torch.Tensor
+    ) -> None:
+        """Anchor for predicted returns: the mean r_hat per step on reference steps
+        [M, *obs_shape] (the initial random-policy segments). Does not change ``version``:
+        the reward itself is unchanged."""
+        self.reference_mean = float(np.mean(self.predict(obs, actions)))
 
     # -- training ----------------------------------------------------------------------
 
@@ -393,6 +405,7 @@ class RewardEnsemble:
             "member_std": self.member_std.clone(),
             "z_mean": self.z_mean,
             "z_std": self.z_std,
+            "reference_mean": self.reference_mean,
             "version": self.version,
             "fits": self.fits,
             "obs_statistics_set": self.obs_statistics_set,
@@ -422,20 +435,15 @@ class RewardEnsemble:
         self.member_mean = state["member_mean"].clone()
         self.member_std = state["member_std"].clone()
         self.z_mean, self.z_std = float(state["z_mean"]), float(state["z_std"])
+        self.reference_mean = float(state.get("reference_mean", 0.0))
         self.version, self.fits = int(state["version"]), int(state["fits"])
         self.obs_statistics_set = bool(state["obs_statistics_set"])
 
     def save(self, path: str | Path) -> None:
-        """Write ``state_dict()`` atomically (tmp file, fsync, rename)."""
-        path = Path(path)
-        buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        """Write ``state_dict()`` atomically (``write_atomic``: tmp file, fsync, rename, fsync
+        of the directory)."""
+        state = self.state_dict()
+        write_atomic(Path(path), lambda f: torch.save(state, f))
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> RewardEnsemble:

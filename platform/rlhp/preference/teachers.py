@@ -109,3 +109,34 @@ def bpref_teacher(
             "equal or myopic"
         )
     return SimulatedTeacher(TeacherConfig(name=kind, seed=seed, **knobs))  # type: ignore[arg-type]
+
+
+class ShuffledTeacher:
+    """A control labeler whose answers are independent of the clips it is shown.
+
+    Each answer is the perfect oracle's answer to a uniformly random query among all the
+    queries asked so far (this one included): the answers keep the oracle's mix of left,
+    right and tie, but carry no information about the pair they are attached to. A run
+    labelled this way must not learn the task; if it does, the true reward leaks into the
+    learner some other way (``tests/runtime/test_learning_from_preferences.py``).
+    """
+
+    def __init__(self, cfg: TeacherConfig | None = None) -> None:
+        cfg = cfg if cfg is not None else TeacherConfig(kind="shuffled")
+        self.name = cfg.name if cfg.name != "oracle" else "shuffled"
+        self.source = "control:shuffled"
+        self.oracle = SimulatedTeacher(TeacherConfig(seed=cfg.seed))
+        self.rng = np.random.default_rng([cfg.seed, 1])
+        self.pool: list[float | None] = []
+
+    def label(self, pairs: Sequence[Pair]) -> list[float | None]:
+        """Answers for ``pairs``, each drawn from the pool of the oracle's answers."""
+        self.pool += self.oracle.label(pairs)
+        return [self.pool[int(i)] for i in self.rng.integers(0, len(self.pool), len(pairs))]
+
+
+def make_teacher(cfg: TeacherConfig) -> SimulatedTeacher | ShuffledTeacher:
+    """The synthetic labeler that ``cfg`` (the ``teacher`` section) describes."""
+    if cfg.kind == "shuffled":
+        return ShuffledTeacher(cfg)
+    return SimulatedTeacher(cfg)

@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import ray
 import torch
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from rlhp.actors.feedback import ACTOR_NAMESPACE, FeedbackActor, feedback_actor_name
 from rlhp.actors.labeling import Labeling
@@ -36,9 +36,13 @@ from rlhp.actors.reward_trainer import RewardTrainer
 from rlhp.actors.rollout_worker import RolloutWorker
 from rlhp.actors.segment_buffer import SegmentBuffer
 from rlhp.algos.rollout import Rollout
+from rlhp.checkpoint_io import load_checkpoint
 from rlhp.config import RunConfig, config_to_yaml, validate_config
+from rlhp.data._durable import write_atomic
 from rlhp.envs import make_vector_env
+from rlhp.envs.factory import segment_length
 from rlhp.errors import ConfigError
+from rlhp.feedback_app.links import announcement, tokens_path
 from rlhp.feedback_app.tokens import read_tokens
 from rlhp.nn.policies import resolve_policy_kind
 from rlhp.preference.ensemble import RewardEnsemble
@@ -59,13 +63,15 @@ class RunResult:
     eval_return: float = float("nan")
 
 
-def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space]:
+def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
     """Check what only an environment can tell (its id, its spaces against the policy and
-    algorithm settings) and return its single observation and action spaces."""
+    algorithm settings) and return its single observation and action spaces and the
+    segment length in agent steps."""
     if cfg.feedback.mode == "human" and cfg.feedback.tokens_file is not None:
         read_tokens(cfg.feedback.tokens_file)  # a bad tokens file is one line, before any run
     env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed)
     obs_space, act_space = env.single_observation_space, env.single_action_space
+    seg_length = segment_length(cfg.env, env.dt)
     env.close()
     kind = resolve_policy_kind(cfg.policy, obs_space, act_space, cfg.env.id)
     if cfg.learner.algo == "trpo" and kind == "cnn_categorical" and cfg.policy.cnn_shared_trunk:
@@ -73,17 +79,26 @@ def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space]:
             "policy.cnn_shared_trunk: TRPO steps policy and value separately; "
             "set policy.cnn_shared_trunk=false"
         )
-    return obs_space, act_space
+    return obs_space, act_space, seg_length
 
 
-def _retry(call: Callable[[], Any], attempts: int) -> Any:
-    """``ray.get(call())``, issued again while the actor is being restarted by Ray."""
-    for _ in range(attempts):
+def _retry(call: Callable[[], Any], attempts: int, restart_timeout_s: float = 120.0) -> Any:
+    """``ray.get(call())``, issued again while the actor is being restarted by Ray: after up
+    to ``attempts`` failures, and for as long as Ray says it is restarting (at most
+    ``restart_timeout_s``; a restart on a busy machine takes more than a few seconds)."""
+    deadline = time.time() + restart_timeout_s
+    while True:
         try:
             return ray.get(call())
+        except ActorUnavailableError:  # restarting right now: wait for it
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
         except RayActorError:
+            attempts -= 1
+            if attempts < 0:
+                raise  # still gone
             time.sleep(1.0)  # Ray is restarting the actor
-    return ray.get(call())  # the last try raises if the actor is still gone
 
 
 class PreferenceRun:
@@ -108,7 +123,7 @@ class PreferenceRun:
         self.cfg = cfg
         self.preferences = cfg.runtime.reward == "preferences"
         self.human = self.preferences and cfg.feedback.mode == "human"
-        self.obs_space, self.act_space = preflight(
+        self.obs_space, self.act_space, self.segment_length = preflight(
             cfg
         )  # bad input fails before anything is created
         name = f"{cfg.env.id}-{cfg.learner.algo}-{'prefs' if self.preferences else 'true'}"
@@ -118,8 +133,7 @@ class PreferenceRun:
             self.run_dir = Path(cfg.runtime.runs_dir) / self.run_id
             self.run_dir.mkdir(parents=True, exist_ok=False)
             (self.run_dir / "config.yaml").write_text(config_to_yaml(cfg))
-            self.tracker.log_params(cfg.model_dump(mode="json"))
-            self.tracker.log_artifact(self.run_dir / "config.yaml")
+            self.tracker.log_config(cfg.model_dump(mode="json"))  # params + config.yaml, redacted
             self.tracker.set_tags({"rlhp.run_dir": str(self.run_dir.resolve())})
 
     # ------------------------------------------------------------------ set-up
@@ -148,7 +162,7 @@ class PreferenceRun:
         self.learner = (
             ray.remote(LearnerActor)
             .options(**({"num_cpus": 0} | gpu), **restarts)
-            .remote(data, obs_space, act_space, total_envs, self.preferences)
+            .remote(data, obs_space, act_space, total_envs, self.preferences, self.segment_length)
         )
         if self.preferences:
             self.trainer = (
@@ -194,7 +208,7 @@ class PreferenceRun:
                 scheduling_strategy=here,
                 **restarts,
             )
-            .remote(data, str(self.run_dir / "labels"), str(self.run_dir), self.run_id)
+            .remote(data, str(self.run_dir / "labels"), str(self.run_dir), self.run_id, self.buffer)
         )
         try:
             url = ray.get(actor.url.remote())
@@ -220,9 +234,7 @@ class PreferenceRun:
             "run_id": self.run_id,
             "wall_s": self.wall_s + (time.time() - self.t_start),
         }
-        tmp = self.run_dir / "checkpoint.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.run_dir / "checkpoint.pt")  # atomic
+        write_atomic(self.run_dir / "checkpoint.pt", lambda f: torch.save(state, f))
         self.last_checkpoint = state
 
     def _restore(self) -> None:
@@ -232,7 +244,7 @@ class PreferenceRun:
         self.last_checkpoint = None
         if not path.exists():
             return
-        state = torch.load(path, weights_only=False)
+        state = load_checkpoint(path)  # weights only: a crafted file runs no code
         ray.get(self.learner.load_state_dict.remote(state["learner"]))
         self.iteration, self.global_step = state["iteration"], state["global_step"]
         self.wall_s = state["wall_s"]
@@ -252,10 +264,15 @@ class PreferenceRun:
                 rollouts.append(_retry(lambda w=w: w.sample.remote(policy_ref, version), attempts))
         return rollouts
 
-    def _initial_labels(self, progress: ProgressFn | None) -> None:
+    def _initial_labels(self, progress: ProgressFn | None, policy_ref: ray.ObjectRef) -> None:
         """Section 2.2.4 / appendix A: the first labels come from the random policy's
-        segments (the first rollouts, already in the buffer); the reward model is
+        segments (the first rollouts, already in the buffer, and with
+        ``label_schedule.initial_segments_per_label`` more of them); the reward model is
         (pre)trained on them before RL starts. With people labelling, this waits for them."""
+        schedule = self.cfg.label_schedule
+        want = math.ceil(schedule.initial_segments_per_label * schedule.initial_labels)
+        while _retry(lambda: self.buffer.size.remote(), 3) < want:
+            self._sample(policy_ref, 0)  # the initial policy's segments; not trained on
         if self.human:
             self._wait_for_initial_human_labels(progress)
         while True:
@@ -310,9 +327,10 @@ class PreferenceRun:
     def _run(self, progress: ProgressFn | None) -> RunResult:
         self._build()
         if self.human and progress is not None:
-            for name, link in self.feedback_links.items():
-                progress({"message": f"labelling app for {name}: {link}"})  # type: ignore[dict-item]
-            if not self.feedback_links:
+            if self.feedback_links:  # names and the tokens file; links only on a terminal
+                where = tokens_path(self.cfg.feedback.tokens_file, self.run_dir)
+                progress(announcement(self.feedback_links, where))
+            else:
                 progress({"message": f"label with: rlhp label {self.run_id}"})  # type: ignore[dict-item]
         self._restore()
         self.t_start = time.time()
@@ -330,7 +348,7 @@ class PreferenceRun:
                 state = _retry(lambda: self.trainer.state.remote(), attempts)
                 self.reward_ref, self.reward_version = ray.put(state), state["version"]
             else:
-                self._initial_labels(progress)
+                self._initial_labels(progress, policy_ref)
             labels = _retry(lambda: self.labeling.asked.remote(), attempts)
         pending_label = pending_fit = None
         used_versions: set[int] = set()
@@ -436,9 +454,10 @@ class PreferenceRun:
         )
         self.tracker.log_artifact(self.run_dir / "checkpoint.pt", "checkpoints")
         models: dict[str, Any] = {"policy": policy}
-        if self.preferences and (self.run_dir / "reward_model.pt").exists():
+        ensemble = self.cfg.reward_model.kind == "ensemble"  # the oracle has no network
+        if self.preferences and ensemble and (self.run_dir / "reward_model.pt").exists():
             self.tracker.log_artifact(self.run_dir / "reward_model.pt", "checkpoints")
-            state = torch.load(self.run_dir / "reward_model.pt", weights_only=False)["ensemble"]
+            state = load_checkpoint(self.run_dir / "reward_model.pt")["ensemble"]
             ensemble = RewardEnsemble(self.spec, self.cfg.reward_model)
             ensemble.load_state_dict(state)
             models["reward_model"] = ensemble.members

@@ -3,12 +3,10 @@ the final policy and reward model as MLflow models."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import mlflow
 import numpy as np
 import torch
 from mlflow import MlflowClient
@@ -52,26 +50,71 @@ def evaluate(cfg: RunConfig, policy: ActorCritic, episodes: int) -> list[float]:
     return returns
 
 
+def random_policy_returns(cfg: RunConfig, episodes: int) -> list[float]:
+    """True returns of ``episodes`` episodes of uniformly random actions in the run's env
+    (paper changes on): the zero of normalized scores."""
+    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed + 20_000)
+    env.action_space.seed(cfg.seed + 20_000)
+    returns: list[float] = []
+    total = 0.0
+    while len(returns) < episodes:
+        _, r, term, trunc, infos = env.step(env.action_space.sample())
+        total += float(infos.get("true_reward", r)[0])
+        if term[0] or trunc[0]:
+            returns.append(total)
+            total = 0.0
+    env.close()
+    return returns
+
+
 def learning_curve(client: MlflowClient, run_id: str, path: Path) -> Path:
-    """True episode return (and labels) against env steps, from the run's own metrics."""
+    """The run's learning curve from its own metrics, against env steps.
+
+    Top: true episode return and, on its own axis, the predicted return (under the current
+    reward model, measured from the random policy). Bottom, for preference runs with
+    synthetic labels: the over-optimization watch (on-policy accuracy of the reward model
+    and the per-step correlation of r_hat with the true reward) and the label count. A
+    policy that exploits the reward model shows as a rising predicted return over a
+    falling true return and falling accuracy.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    hist = client.get_metric_history(run_id, "true_episode_return")
-    ax.plot([m.step for m in hist], [m.value for m in hist], label="true episode return")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("true return")
-    labels = client.get_metric_history(run_id, "labels")
-    if labels and max(m.value for m in labels) > 0:
-        ax2 = ax.twinx()
-        ax2.plot(
-            [m.step for m in labels], [m.value for m in labels], color="tab:orange", label="labels"
-        )
-        ax2.set_ylabel("labels")
+    def series(key: str) -> tuple[list[int], list[float]]:
+        hist = client.get_metric_history(run_id, key)
+        return [m.step for m in hist], [m.value for m in hist]
+
+    watch = series("watch/on_policy_accuracy")
+    panels = 2 if watch[0] else 1
+    fig, axes = plt.subplots(panels, 1, figsize=(8, 3.2 * panels + 0.6), sharex=True,
+                             squeeze=False)  # fmt: skip
+    ax = axes[0][0]
+    handles = ax.plot(*series("true_episode_return"), color="tab:blue", label="true return")
+    ax.set_ylabel("true episode return")
+    predicted = series("predicted_episode_return")
+    if predicted[0]:
+        right = ax.twinx()
+        handles += right.plot(*predicted, color="tab:red", alpha=0.8,
+                              label="predicted return (vs random policy)")  # fmt: skip
+        right.set_ylabel("predicted return (r_hat units)")
+    ax.legend(handles=handles, loc="upper left", fontsize="small")
     ax.set_title(client.get_run(run_id).info.run_name)
+    if panels == 2:
+        low = axes[1][0]
+        handles = low.plot(*watch, color="tab:green", label="on-policy accuracy")
+        handles += low.plot(*series("watch/reward_pearson"), color="tab:purple", alpha=0.7,
+                            label="corr(r_hat, r) per step")  # fmt: skip
+        low.set_ylim(-0.05, 1.05)
+        low.set_ylabel("reward model, on-policy")
+        labels = series("labels")
+        if labels[0]:
+            right = low.twinx()
+            handles += right.plot(*labels, color="tab:orange", alpha=0.6, label="labels")
+            right.set_ylabel("labels")
+        low.legend(handles=handles, loc="lower right", fontsize="small")
+    axes[-1][0].set_xlabel("environment steps")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -90,17 +133,9 @@ def video(cfg: RunConfig, policy: ActorCritic, path: Path, steps: int = 300) -> 
 
 
 def log_models(client: MlflowClient, run_id: str, models: dict[str, Any], work_dir: Path) -> None:
-    """Each torch module as an MLflow model in the run's artifacts under its key
-    (``mlflow.pytorch.load_model(f"runs:/{run_id}/{key}")`` loads it back)."""
-    for name, module in models.items():
-        local = work_dir / f"mlflow-model-{name}"
-        if local.exists():
-            shutil.rmtree(local)
-        mlflow.pytorch.save_model(
-            module,
-            str(local),
-            serialization_format="pickle",
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-        )
-        client.log_artifacts(run_id, str(local), artifact_path=name)
-        shutil.rmtree(local)
+    """Each model (the policy, the reward ensemble's members) as a pickle-free MLflow model
+    in the run's artifacts under its key (``mlflow.pytorch.load_model(f"runs:/{run_id}/{key}")``
+    loads it back); see ``rlhp.tracking.models``."""
+    from rlhp.tracking.models import log_models as log_safe_models
+
+    log_safe_models(client, run_id, models, work_dir)

@@ -136,7 +136,7 @@ SERVICE = textwrap.dedent(
                           np.full((4, 3), i, np.float32), np.zeros((4, 1), np.float32),
                           np.zeros(4, np.float32)) for i in range(2 * n)]
     segments.add(segs)
-    service = FeedbackService(FeedbackConfig(mode="human"), LabelStore(base / "labels"),
+    service = FeedbackService(FeedbackConfig(), LabelStore(base / "labels"),
                               tokens, "run", "task", state_dir=base / "feedback",
                               segments=segments)
     service.enqueue(list(zip(segs[0::2], segs[1::2])), "random")
@@ -173,7 +173,7 @@ def kill_feedback_service(base: Path, rounds: int) -> Row:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         service = FeedbackService(
-            FeedbackConfig(mode="human"),
+            FeedbackConfig(),
             LabelStore(run / "labels"),
             tokens,
             "run",

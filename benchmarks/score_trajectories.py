@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import yaml
 
-from rlhp.checkpoint_io import load_checkpoint
+from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint, RunCheckpoint
 from rlhp.config import validate_config
 from rlhp.envs import make_vector_env
 from rlhp.nn.acting import TorchPolicyActor
@@ -55,12 +55,17 @@ def main() -> None:
         InputSpec.from_spaces(env.single_observation_space, env.single_action_space),
         cfg.reward_model,
     )
-    ensemble.load_state_dict(load_checkpoint(args.reward_run / "reward_model.pt")["ensemble"])
+    saved = RewardModelCheckpoint.load(args.reward_run / REWARD_MODEL)
+    if saved is None:
+        raise SystemExit(f"{args.reward_run}: no {REWARD_MODEL}; give a preference run's directory")
+    ensemble.load_state_dict(saved.model)
     policies = {"random": lambda obs: env.action_space.sample()}
     for run in [args.reward_run, *args.policy_run]:
         run_cfg = validate_config(yaml.safe_load((run / "config.yaml").read_text()))
-        state = load_checkpoint(run / "checkpoint.pt")["learner"]["learner"]["policy"]
-        policy = report.load_policy(run_cfg, state)
+        checkpoint = RunCheckpoint.load(run)
+        if checkpoint is None:
+            raise SystemExit(f"{run}: no run checkpoint; give a finished run's directory")
+        policy = report.load_policy(run_cfg, checkpoint.policy)
 
         policies[f"{run.name[:8]} ({run_cfg.runtime.reward})"] = TorchPolicyActor(policy).mode
     print(

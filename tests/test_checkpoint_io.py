@@ -12,7 +12,7 @@ import pytest
 import ray
 import torch
 
-from rlhp.checkpoint_io import UnsafeCheckpointError, load_checkpoint
+from rlhp.checkpoints import UnsafeCheckpointError, load_checkpoint
 from rlhp.cli import main
 from rlhp.config import config_to_yaml, load_config
 

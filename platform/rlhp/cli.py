@@ -39,8 +39,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    """``--set`` overrides, plus ``--feedback human`` as ``feedback.mode=human``."""
-    extra = [f"feedback.mode={args.feedback}"] if getattr(args, "feedback", None) else []
+    """``--set`` overrides, plus ``--feedback human`` as ``teacher.kind=human``."""
+    extra = ["teacher.kind=human"] if getattr(args, "feedback", None) == "human" else []
     return [*extra, *args.overrides]
 
 
@@ -187,19 +187,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
     import yaml
 
-    from rlhp.checkpoint_io import load_checkpoint
+    from rlhp.checkpoints import RUN_CHECKPOINT, RunCheckpoint
     from rlhp.config import validate_config
     from rlhp.errors import ConfigError
     from rlhp.runtime import report
 
     run_dir = Path(args.runs_dir) / args.run_id
-    if not (run_dir / "checkpoint.pt").exists():
+    checkpoint = RunCheckpoint.load(run_dir)  # weights only: a crafted file runs no code
+    if checkpoint is None:
         raise ConfigError(
-            f"RUN_ID: no checkpoint at {run_dir / 'checkpoint.pt'}; check the id and --runs-dir"
+            f"RUN_ID: no checkpoint at {run_dir / RUN_CHECKPOINT}; check the id and --runs-dir"
         )
     cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    state = load_checkpoint(run_dir / "checkpoint.pt")  # weights only: a crafted file runs no code
-    policy = report.load_policy(cfg, state["learner"]["learner"]["policy"])
+    policy = report.load_policy(cfg, checkpoint.policy)
     returns = report.evaluate(cfg, policy, args.episodes)
     print(
         f"rlhp: {args.episodes} episodes of {cfg.env.id}: true return {np.mean(returns):.1f} ± {np.std(returns):.1f}"
@@ -255,9 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--feedback",
-        choices=["synthetic", "human"],
-        help="who labels: the synthetic teacher, or people in the labelling web app "
-        "(same as --set feedback.mode=...)",
+        choices=["human"],
+        help="people label in the labelling web app (same as --set teacher.kind=human); "
+        "other labelers: --set teacher.kind=oracle|stoc|mistake|myopic|skip|equal|judge",
     )
     train.set_defaults(func=_cmd_train)
     ev = sub.add_parser("eval", help="roll out a run's saved policy and record a video")

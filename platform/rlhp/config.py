@@ -7,6 +7,7 @@ Invalid input becomes a one-line :class:`~rlhp.errors.ConfigError` naming the fi
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from rlhp.algos.config import TrainingConfig
 from rlhp.errors import ConfigError
-from rlhp.feedback_app.config import FeedbackConfig
+from rlhp.feedback_app.config import FeedbackConfig, is_loopback
 from rlhp.preference.config import (
     LabelScheduleConfig,
     QueryConfig,
@@ -25,6 +26,31 @@ from rlhp.preference.config import (
 )
 from rlhp.runtime.config import RuntimeConfig
 from rlhp.tracking.config import TrackingConfig
+
+
+def _migrate_feedback_mode(data: dict[str, Any]) -> dict[str, Any]:
+    """Configs written before ``teacher.kind=human`` said ``feedback.mode: human|synthetic``
+    (a run directory's config.yaml, read again by ``--resume``): read them the new way."""
+    feedback = data.get("feedback")
+    if not isinstance(feedback, dict) or "mode" not in feedback:
+        return data
+    feedback = dict(feedback)
+    mode = feedback.pop("mode")
+    data = {**data, "feedback": feedback}
+    if mode == "human":
+        teacher = data.get("teacher") or {}
+        if isinstance(teacher, dict) and teacher.get("kind", "human") != "human":
+            raise ConfigError(
+                f"feedback.mode: 'human' contradicts teacher.kind={teacher['kind']!r}; "
+                "feedback.mode is gone: set only teacher.kind=human"
+            )
+        data["teacher"] = {**teacher, "kind": "human"} if isinstance(teacher, dict) else teacher
+    elif mode != "synthetic":
+        raise ConfigError(
+            f"feedback.mode: {mode!r} is not a mode; feedback.mode is gone: "
+            "people label with teacher.kind=human"
+        )
+    return data
 
 
 class RunConfig(TrainingConfig):
@@ -51,22 +77,31 @@ class RunConfig(TrainingConfig):
             if isinstance(schedule, dict) and "total_timesteps" not in schedule:
                 total = data.get("total_steps", cls.model_fields["total_steps"].default)
                 data = {**data, "label_schedule": {**schedule, "total_timesteps": total}}
-            feedback, env = data.get("feedback") or {}, data.get("env") or {}
-            human = isinstance(feedback, dict) and feedback.get("mode") == "human"
+            data = _migrate_feedback_mode(data)
+            teacher, env = data.get("teacher") or {}, data.get("env") or {}
+            human = isinstance(teacher, dict) and teacher.get("kind") == "human"
             if human and isinstance(env, dict) and "render_clips" not in env:
                 data = {**data, "env": {**env, "render_clips": True}}  # people watch clips
         return data
 
     @model_validator(mode="after")
     def _human_labels_need_clips(self) -> RunConfig:
-        if self.feedback.mode == "human":
+        if self.teacher.kind == "human":
             if self.runtime.reward != "preferences":
                 raise ValueError(
-                    "feedback.mode=human labels preferences; set runtime.reward=preferences"
+                    "runtime.reward: teacher.kind=human labels preferences; "
+                    "set runtime.reward=preferences"
                 )
             if not self.env.render_clips:
                 raise ValueError(
-                    "feedback.mode=human shows clips to people; set env.render_clips=true"
+                    "env.render_clips: teacher.kind=human shows clips to people; "
+                    "set env.render_clips=true"
+                )
+            fb = self.feedback
+            if not is_loopback(fb.host) and fb.tokens_file is None:
+                raise ValueError(
+                    f"feedback.host: binding the labelling app to {fb.host!r} (not loopback) "
+                    "needs feedback.tokens_file with the labellers' tokens (lines `name:token`)"
                 )
         return self
 
@@ -78,7 +113,9 @@ def _format_validation_error(err: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             parts.append(f"{field}: unknown setting; check the spelling (see `rlhp config`)")
         elif isinstance(e.get("input"), dict):  # a rule across fields: its message says it all
-            parts.append(f"{field}: {e['msg'].removeprefix('Value error, ')}")
+            msg = e["msg"].removeprefix("Value error, ")
+            names_its_field = re.match(r"[a-z_]+(\.[a-z_0-9]+)+: ", msg) is not None
+            parts.append(msg if field == "config" and names_its_field else f"{field}: {msg}")
         else:
             parts.append(f"{field}: {e['msg']} (got {e.get('input')!r})")
     return "; ".join(parts)

@@ -149,3 +149,23 @@ def test_stopped_sweep_resumes_without_redoing_finished_trials(tmp_path):
     assert "| Pendulum-v1 | 2,048 |" in table
     assert (local / "learning_curves.png").stat().st_size > 10_000
     assert any(k.startswith("normalized_ratio/Pendulum-v1/") for k in run.data.metrics)
+
+
+@pytest.mark.parametrize(
+    "spec_path",
+    sorted(
+        str(p.relative_to(ROOT))
+        for d in ("benchmarks/sweeps", "jobs/sweeps")
+        for p in (ROOT / d).glob("*.yaml")
+    ),
+)
+def test_every_shipped_sweep_spec_builds_valid_trial_configs(spec_path):
+    from rlhp.cluster.sweep import base_overrides, load_spec, trial_configs
+
+    spec = load_spec(ROOT / spec_path)
+    configs = trial_configs(spec, base_overrides(spec, []))
+    assert configs, spec_path
+    for trial, cfg in configs.items():
+        variant = spec.grid.variant.get(trial.variant, {}) if trial.variant else {}
+        if variant.get("runtime.reward") == "true_reward":
+            assert cfg.runtime.reward == "true_reward", trial

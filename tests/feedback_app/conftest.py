@@ -22,7 +22,7 @@ def make_service(tmp_path):
     made: list[FeedbackService] = []
 
     def make(clips=None, tokens=TOKENS, **overrides) -> FeedbackService:
-        cfg = FeedbackConfig(mode="human", **overrides)
+        cfg = FeedbackConfig(**overrides)
         store = LabelStore(tmp_path / f"labels-{len(made)}")
         service = FeedbackService(cfg, store, dict(tokens), "run", "Keep the pole up", clips)
         made.append(service)

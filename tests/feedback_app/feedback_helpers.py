@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 
@@ -36,7 +37,7 @@ def human_run_overrides(tmp_path, *extra: str) -> list[str]:
         "learner.rollout_steps=128",
         "runtime.reward_fit_interval_s=0.5",
         "runtime.eval_episodes=1",
-        "feedback.mode=human",
+        "teacher.kind=human",
         "feedback.port=0",
         *extra,
     ]
@@ -96,8 +97,15 @@ def free_port() -> int:
 def answer_one(client: httpx.Client, token: str, choice: str) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     pair = None
-    while pair is None:
-        pair = client.post("api/next", json={}, headers=headers).json()["pair"]
+    while pair is None:  # poll as the page does: back off when none is ready or on a 429
+        reply = client.post("api/next", json={}, headers=headers)
+        if reply.status_code == 429:
+            time.sleep(float(reply.headers.get("Retry-After", "1")))
+            continue
+        assert reply.status_code == 200, reply.text
+        pair = reply.json()["pair"]
+        if pair is None:
+            time.sleep(0.2)
     clip = client.get(f"api/clips/{pair['left_clip']}", headers=headers)
     assert clip.status_code == 200 and clip.content[:4] == b"\x1a\x45\xdf\xa3"  # WebM magic
     body = {"pair_id": pair["pair_id"], "lease": pair["lease"], "choice": choice}

@@ -38,7 +38,7 @@ CHILD = textwrap.dedent(
                              np.zeros(4, np.float32))
     segments = SegmentStore(100, base / "segments")
     segments.add([seg(i) for i in range(10)])
-    service = FeedbackService(FeedbackConfig(mode="human"), LabelStore(base / "labels"),
+    service = FeedbackService(FeedbackConfig(), LabelStore(base / "labels"),
                               tokens, "run", "task", state_dir=base / "feedback",
                               segments=segments)
     s = segments.get([f"s{i}" for i in range(6)])
@@ -56,7 +56,7 @@ CHILD = textwrap.dedent(
 def restart(base: Path) -> FeedbackService:
     segments = SegmentStore(100, base / "segments")  # the ring is gone: pinned ones are back
     return FeedbackService(
-        FeedbackConfig(mode="human"),
+        FeedbackConfig(),
         LabelStore(base / "labels"),
         dict(TOKENS),
         "run",

@@ -29,7 +29,7 @@ HEADERS = {"Authorization": f"Bearer {ALICE}"}
 def app(tmp_path, segments):
     """(service, client) over a label store that rotates after every label."""
     store = LabelStore(tmp_path / "labels", rotate_every=1)
-    service = FeedbackService(FeedbackConfig(mode="human"), store, dict(TOKENS), "run", "task")
+    service = FeedbackService(FeedbackConfig(), store, dict(TOKENS), "run", "task")
     service.enqueue(pairs_of(segments), "random")  # four pairs
     server = AppServer(create_app(LocalBackend(service)), "127.0.0.1", 0)
     with httpx.Client(base_url=server.url(), timeout=30) as client:

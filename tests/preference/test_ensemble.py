@@ -228,3 +228,23 @@ def test_reference_anchors_predicted_rewards_and_survives_a_round_trip(
     copy = RewardEnsemble(SPEC, RewardModelConfig(seed=2))
     copy.load_state_dict(ensemble.state_dict())
     assert copy.reference_mean == ensemble.reference_mean
+
+
+def test_labelled_normalization_standardizes_over_all_labelled_steps(
+    make_segments, make_oracle_pairs
+) -> None:
+    """output_normalization=labelled: zero mean and reward_std over the labelled segments'
+    steps (spread over all pairs), whatever recent steps are passed in."""
+    pairs, prefs = make_oracle_pairs(make_segments(120, seed=4))
+    data = PreferenceData.from_pairs(pairs, prefs)
+    cfg = RewardModelConfig(output_normalization="labelled", normalization_steps=100_000)
+    ensemble = RewardEnsemble(SPEC, cfg)
+    far = (np.full((500, 4), 9.0, np.float32), np.zeros((500, 2), np.float32))
+    ensemble.fit(data, epochs=2, recent=far)  # ignored: not the labelled distribution
+    obs = torch.cat([data.obs_1, data.obs_2]).flatten(0, 1)
+    act = torch.cat([data.act_1, data.act_2]).flatten(0, 1)
+    r_hat = ensemble.predict(obs, act)
+    assert abs(float(r_hat.mean())) < 1e-4
+    assert float(r_hat.std(ddof=1)) == pytest.approx(1.0, rel=1e-3)
+    with pytest.raises(ValueError, match="oracle supports"):
+        RewardModelConfig(kind="oracle", output_normalization="labelled")

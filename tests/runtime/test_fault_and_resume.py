@@ -18,6 +18,7 @@ import ray
 import torch
 from mlflow import MlflowClient
 
+from rlhp.checkpoints import RewardModelCheckpoint
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
 from rlhp.data.segment_store import SegmentStore
@@ -121,7 +122,7 @@ def test_stopped_run_resumes_from_its_checkpoint(ray_cluster, isolated, monkeypa
     assert str(run.run_dir) in fsynced[at + 1 :]
     ckpt = torch.load(ckpt_path, weights_only=False)
     assert ckpt["iteration"] == 6 and ckpt["global_step"] == 6 * 512
-    reward_file = torch.load(run.run_dir / "reward_model.pt", weights_only=False)
+    reward_file = RewardModelCheckpoint.load(run.run_dir / "reward_model.pt")
     labels_before = read_labels(run.run_dir / "labels").num_rows
     client = MlflowClient(cfg.tracking.uri)
     assert client.get_run(run.run_id).info.status == "KILLED"
@@ -135,7 +136,7 @@ def test_stopped_run_resumes_from_its_checkpoint(ray_cluster, isolated, monkeypa
     # weights, optimizer state, normalizers, RNG: exactly the checkpoint's (the learner's
     # reward model is not part of it: it is pulled again from the trainer, version -1 first)
     assert_same_state(resumed.restored_learner["learner"], ckpt["learner"]["learner"], "learner")
-    assert_same_state(resumed.restored_reward, reward_file["ensemble"], "reward model")
+    assert_same_state(resumed.restored_reward, reward_file.model, "reward model")
     assert steps[0] == 7 * 512  # continues after the checkpoint, not from 0
     assert result.global_step == 8192 and result.run_id == run.run_id
     assert result.labels >= labels_before

@@ -45,7 +45,7 @@ class LearnerActor:
             if preferences
             else None
         )
-        self.watch = preferences and cfg.feedback.mode != "human"  # true reward = the teacher's
+        self.watch = preferences and cfg.teacher.kind != "human"  # true reward = the teacher's
         self.segment_length = segment_length
         self.watch_rng = np.random.default_rng([cfg.seed, 7])
         self.reward_version = -1

@@ -18,9 +18,8 @@ import pyarrow.compute as pc
 import ray
 import torch
 
-from rlhp.checkpoint_io import load_checkpoint
+from rlhp.checkpoints import RewardModelCheckpoint
 from rlhp.config import RunConfig
-from rlhp.data._durable import write_atomic
 from rlhp.data.label_store import read_labels
 from rlhp.preference.dataset import PreferenceData
 from rlhp.preference.networks import InputSpec
@@ -58,11 +57,11 @@ class RewardTrainer:
         self.checkpoint = Path(checkpoint)
         self.labels_fitted = 0
         self.newest_label_time = 0.0
-        if self.checkpoint.exists():
-            state = load_checkpoint(self.checkpoint)  # weights only: runs no code
-            self.ensemble.load_state_dict(state["ensemble"])
-            self.labels_fitted = state["labels_fitted"]
-            self.newest_label_time = state["newest_label_time"]
+        saved = RewardModelCheckpoint.load(self.checkpoint)  # never runs code from the file
+        if saved is not None:
+            self.ensemble.load_state_dict(saved.model)
+            self.labels_fitted = saved.labels_fitted
+            self.newest_label_time = saved.newest_label_time
 
     def _labels(self) -> pa.Table | None:
         if not self.label_dir.exists():
@@ -119,12 +118,9 @@ class RewardTrainer:
         return self.ensemble.state_dict()
 
     def _save(self) -> None:
-        state = {
-            "ensemble": self.ensemble.state_dict(),
-            "labels_fitted": self.labels_fitted,
-            "newest_label_time": self.newest_label_time,
-        }
-        write_atomic(self.checkpoint, lambda f: torch.save(state, f))
+        RewardModelCheckpoint(
+            self.ensemble.state_dict(), self.labels_fitted, self.newest_label_time
+        ).save(self.checkpoint)
 
     def pid(self) -> int:
         return os.getpid()

@@ -56,8 +56,12 @@ class SweepGrid(BaseModel):
     query_strategy: list[Literal["random", "disagreement", "entropy"]] = Field(
         [], description="query strategies (query.strategy); empty: the preset's"
     )
-    teacher: list[Literal["oracle", "stoc", "mistake", "myopic", "skip", "equal", "shuffled"]] = (
-        Field([], description="synthetic teachers (teacher.kind); empty: the preset's")
+    teacher: list[
+        Literal["oracle", "stoc", "mistake", "myopic", "skip", "equal", "shuffled", "judge"]
+    ] = Field(
+        [],
+        description="labelers without a person (teacher.kind; 'judge' needs teacher.judge in "
+        "`set`); empty: the preset's",
     )
     variant: dict[str, dict[str, Any]] = Field(
         {},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def is_loopback(host: str) -> bool:
@@ -19,8 +19,8 @@ def is_loopback(host: str) -> bool:
 
 
 class FeedbackConfig(BaseModel):
-    """``mode=synthetic``: the teacher (``teacher.*``) answers at once. ``mode=human``: the
-    queries wait in a queue served by the labelling web app; people answer them there.
+    """The labelling web app of a run labelled by people (``teacher.kind=human``): the
+    queries wait in a queue served by the app; people answer them there.
 
     Every request to the app's API needs a labeller token. Tokens come from ``tokens_file``
     (lines ``name:token``) or, without one, are generated into the run directory and printed.
@@ -29,9 +29,6 @@ class FeedbackConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mode: Literal["synthetic", "human"] = Field(
-        "synthetic", description="who labels: the synthetic teacher, or people in the web app"
-    )
     serve: Literal["actor", "ray_serve", "none"] = Field(
         "actor",
         description="where the web app runs: inside the run's feedback actor (on the driver's "
@@ -78,12 +75,3 @@ class FeedbackConfig(BaseModel):
     rate_limit_burst: int = Field(
         60, ge=1, le=100_000, description="requests a token may send at once above that rate"
     )
-
-    @model_validator(mode="after")
-    def _tokens_off_loopback(self) -> FeedbackConfig:
-        if self.mode == "human" and not is_loopback(self.host) and self.tokens_file is None:
-            raise ValueError(
-                f"binding the labelling app to {self.host!r} (not loopback) needs "
-                "feedback.tokens_file with the labellers' tokens (lines `name:token`)"
-            )
-        return self

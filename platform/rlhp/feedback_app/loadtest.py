@@ -86,7 +86,6 @@ def _serve(label_dir: str, pairs: int, labellers: int, ready: Any, stop: Any) ->
         # simulated labellers answer as fast as the app lets them: no per-token rate limit,
         # and room for every one of them in flight at once
         FeedbackConfig(
-            mode="human",
             max_pending=pairs,
             rate_limit_per_s=0,
             max_concurrent_requests=max(64, labellers),

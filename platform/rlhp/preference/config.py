@@ -35,12 +35,14 @@ class RewardModelConfig(BaseModel):
     refit_online: bool = Field(
         True, description="refit as labels arrive; False: freeze after the initial fit"
     )
-    # Section 2.2.1 normalizes r_hat "to have zero mean and constant standard deviation";
-    # "none" keeps the members' raw outputs (averaged), for the normalization ablation.
-    output_normalization: Literal["per_fit", "none"] = Field(
+    # Section 2.2.1 normalizes r_hat "to have zero mean and constant standard deviation"
+    # without saying over which data. per_fit: the most recent rollout steps (on-policy),
+    # refitted after every fit; labelled: the steps of the labelled segments (the training
+    # distribution, which moves slowly); none: the members' raw outputs, averaged.
+    output_normalization: Literal["per_fit", "labelled", "none"] = Field(
         "per_fit",
-        description="per_fit: standardize r_hat on recent steps after every fit (2.2.1); "
-        "none: raw ensemble mean",
+        description="per_fit: standardize r_hat on recent on-policy steps after every fit; "
+        "labelled: on the labelled segments' steps; none: raw ensemble mean",
     )
     # Section 2.2.3: "we use an ensemble of predictors". The paper does not state K; 3 is the
     # ensemble size of the B-Pref and PEBBLE reference implementations.
@@ -116,6 +118,11 @@ class RewardModelConfig(BaseModel):
             )
         if self.l2_min > self.l2_max:
             raise ConfigError("reward_model.l2_min: must be <= reward_model.l2_max")
+        if self.kind == "oracle" and self.output_normalization == "labelled":
+            raise ConfigError(
+                "reward_model.output_normalization: 'labelled' needs a network to score the "
+                "labelled steps; the oracle supports per_fit or none"
+            )
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             raise ConfigError(
                 f"reward_model.hidden_sizes: need at least one positive width, "
@@ -161,10 +168,23 @@ class TeacherConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["oracle", "stoc", "mistake", "myopic", "skip", "equal", "shuffled"] = Field(
+    kind: Literal[
+        "oracle", "stoc", "mistake", "myopic", "skip", "equal", "shuffled", "judge", "human"
+    ] = Field(
         "oracle",
-        description="B-Pref teacher (oracle, stoc, mistake, myopic, skip, equal) or "
-        "the 'shuffled' control",
+        description="who answers: a B-Pref simulated teacher (oracle, stoc, mistake, myopic, "
+        "skip, equal), the 'shuffled' control, an AI 'judge' (teacher.judge), or 'human' "
+        "(people in the labelling web app, section feedback)",
+    )
+    # Seed section 2.4 (AI feedback): any callable comparing two segments.
+    judge: str | None = Field(
+        None,
+        description="teacher.kind=judge: `package.module:function` or `path/to/file.py:function`, "
+        "called as fn(left, right) with two SegmentRecords; returns P(left better) in [0, 1], "
+        "or None to abstain",
+    )
+    judge_tie_margin: float = Field(
+        0.0, ge=0.0, lt=0.5, description="judge answers within this of 0.5 count as a tie"
     )
 
     # B-Pref "Oracle" is beta = inf; "Stoc" uses beta = 1.
@@ -201,6 +221,15 @@ class TeacherConfig(BaseModel):
 
     @model_validator(mode="after")
     def _thresholds_for_skip_and_equal(self) -> TeacherConfig:
+        if self.kind == "judge" and not self.judge:
+            raise ConfigError(
+                "teacher.judge: teacher.kind=judge needs the judge to call, e.g. "
+                "teacher.judge=examples/judges.py:hopper_upright_and_forward"
+            )
+        if self.judge and self.kind != "judge":
+            raise ConfigError(
+                f"teacher.judge: set only with teacher.kind=judge (teacher.kind is {self.kind!r})"
+            )
         if self.kind == "skip" and self.skip_threshold is None:
             raise ConfigError(
                 "teacher.skip_threshold: teacher.kind=skip needs a threshold in return units "
@@ -217,7 +246,7 @@ class TeacherConfig(BaseModel):
     def is_perfect(self) -> bool:
         """True when this teacher is B-Pref's oracle (no noise of any kind)."""
         return (
-            self.kind in ("oracle", "skip", "equal", "stoc", "mistake", "myopic")
+            self.kind == "oracle"
             and math.isinf(self.beta)
             and self.gamma == 1.0
             and self.epsilon == 0.0

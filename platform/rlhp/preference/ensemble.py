@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlhp.data._durable import write_atomic
+from rlhp.checkpoints import RewardModelCheckpoint
 from rlhp.data.errors import SchemaMismatchError
 from rlhp.errors import ConfigError
 from rlhp.preference.config import RewardModelConfig
@@ -60,6 +60,8 @@ class FitReport:
     val_accuracy: float = float("nan")
     val_ece: float = float("nan")
     val_return_correlation: float = float("nan")
+    norm_member_std: float = float("nan")  # mean s_k of the output normalization
+    norm_z_std: float = float("nan")  # std of the averaged standardized members
 
     @property
     def last(self) -> list[MemberEpoch]:
@@ -81,6 +83,8 @@ class FitReport:
             "reward_model/val_accuracy": self.val_accuracy,
             "reward_model/val_ece": self.val_ece,
             "reward_model/val_return_correlation": self.val_return_correlation,
+            "reward_model/norm_member_std": self.norm_member_std,
+            "reward_model/norm_z_std": self.norm_z_std,
         }
 
 
@@ -347,7 +351,14 @@ class RewardEnsemble:
                     epoch.append(MemberEpoch(train_loss, val_loss, ratio, self.l2[k]))
                 report.history.append(epoch)
         self.fits += 1
-        self.fit_normalization(*(recent if recent is not None else self._labelled_steps(data)))
+        if self.cfg.output_normalization == "labelled":
+            self.fit_normalization(*self._labelled_steps(data, spread=True))
+        elif recent is not None:
+            self.fit_normalization(*recent)
+        else:
+            self.fit_normalization(*self._labelled_steps(data))
+        report.norm_member_std = float(self.member_std.mean())
+        report.norm_z_std = self.z_std
         report.version = self.version  # fit_normalization incremented it
         if len(val_index):
             metrics = self.evaluate(data.subset(val_index))
@@ -356,13 +367,21 @@ class RewardEnsemble:
             report.val_return_correlation = metrics["return_correlation"]
         return report
 
-    def _labelled_steps(self, data: PreferenceData) -> tuple[torch.Tensor, torch.Tensor]:
-        """(obs, actions) steps of the most recent labelled segments, at most about
-        ``cfg.normalization_steps`` of them (both sides of each pair)."""
+    def _labelled_steps(
+        self, data: PreferenceData, spread: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(obs, actions) steps of about ``cfg.normalization_steps`` labelled segments (both
+        sides of each pair): the most recent pairs, or with ``spread`` pairs evenly spaced
+        over all of them (the whole training distribution)."""
         L = data.obs_1.shape[1]
-        n = max(1, math.ceil(self.cfg.normalization_steps / (2 * L)))
-        obs = torch.cat([data.obs_1[-n:], data.obs_2[-n:]]).flatten(0, 1)
-        actions = torch.cat([data.act_1[-n:], data.act_2[-n:]]).flatten(0, 1)
+        n = min(len(data), max(1, math.ceil(self.cfg.normalization_steps / (2 * L))))
+        index = (
+            torch.linspace(0, len(data) - 1, n).round().long()
+            if spread
+            else torch.arange(len(data) - n, len(data))
+        )
+        obs = torch.cat([data.obs_1[index], data.obs_2[index]]).flatten(0, 1)
+        actions = torch.cat([data.act_1[index], data.act_2[index]]).flatten(0, 1)
         return obs, actions
 
     def evaluate(self, data: PreferenceData) -> dict[str, float]:
@@ -440,15 +459,18 @@ class RewardEnsemble:
         self.obs_statistics_set = bool(state["obs_statistics_set"])
 
     def save(self, path: str | Path) -> None:
-        """Write ``state_dict()`` atomically (``write_atomic``: tmp file, fsync, rename, fsync
-        of the directory)."""
-        state = self.state_dict()
-        write_atomic(Path(path), lambda f: torch.save(state, f))
+        """Write ``state_dict()`` in the reward-model checkpoint layout that runs use
+        (``rlhp.checkpoints.RewardModelCheckpoint``), atomically and durably."""
+        RewardModelCheckpoint(self.state_dict()).save(Path(path))
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> RewardEnsemble:
-        """An ensemble rebuilt from a file written by ``save``."""
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        """An ensemble rebuilt from a file written by ``save`` or by a run's reward trainer
+        (``reward_model.pt``); loading never runs code from the file."""
+        saved = RewardModelCheckpoint.load(Path(path))
+        if saved is None:
+            raise ConfigError(f"{path}: no reward-model file there; check the path")
+        state = saved.model
         cfg = RewardModelConfig.model_validate(state["config"])
         if device is not None:
             cfg = cfg.model_copy(update={"device": device})

@@ -22,6 +22,24 @@ from rlhp.errors import ConfigError
 Pair = tuple[SegmentRecord, SegmentRecord]
 
 
+class LabelerError(ConfigError):
+    """A labeler failed or answered out of range; the message names it. Labels stored before
+    stay stored."""
+
+
+def ask(labeler: Labeler, pairs: Sequence[Pair]) -> list[float | None]:
+    """``labeler.label(pairs)``, with any failure of the labeler (an AI judge's code, a
+    service it calls) raised as one ``LabelerError`` line naming it."""
+    try:
+        return labeler.label(pairs)
+    except Exception as err:
+        what = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise LabelerError(
+            f"teacher: labeler {labeler.name!r} ({labeler.source}) failed on "
+            f"{len(pairs)} pairs: {type(err).__name__}: {what}"
+        ) from None
+
+
 @runtime_checkable
 class Labeler(Protocol):
     """Answers "which clip is better?" for pairs of segments.

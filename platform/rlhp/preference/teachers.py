@@ -26,6 +26,8 @@ import numpy as np
 from rlhp.data.records import PREFER_LEFT, PREFER_RIGHT, TIE, SegmentRecord
 from rlhp.errors import ConfigError
 from rlhp.preference.config import TeacherConfig
+from rlhp.preference.judges import judge_labeler
+from rlhp.preference.labelers import Labeler
 
 Pair = tuple[SegmentRecord, SegmentRecord]
 BPrefKind = Literal["oracle", "stoc", "mistake", "skip", "equal", "myopic"]
@@ -135,8 +137,13 @@ class ShuffledTeacher:
         return [self.pool[int(i)] for i in self.rng.integers(0, len(self.pool), len(pairs))]
 
 
-def make_teacher(cfg: TeacherConfig) -> SimulatedTeacher | ShuffledTeacher:
-    """The synthetic labeler that ``cfg`` (the ``teacher`` section) describes."""
+def make_teacher(cfg: TeacherConfig) -> Labeler:
+    """The labeler without a person that ``cfg`` (the ``teacher`` section) describes: a
+    simulated teacher, the shuffled control, or an AI judge (``teacher.kind=judge``)."""
+    if cfg.kind == "human":
+        raise ConfigError("teacher.kind=human: people label through the feedback app, not here")
+    if cfg.kind == "judge":
+        return judge_labeler(cfg)
     if cfg.kind == "shuffled":
         return ShuffledTeacher(cfg)
     return SimulatedTeacher(cfg)

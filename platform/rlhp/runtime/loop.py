@@ -13,9 +13,7 @@ failure rolls back to the last checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,18 +25,11 @@ import gymnasium as gym
 import numpy as np
 import ray
 import torch
-from ray.exceptions import ActorUnavailableError, RayActorError
+from ray.exceptions import RayActorError
 
-from rlhp.actors.feedback import ACTOR_NAMESPACE, FeedbackActor, feedback_actor_name
-from rlhp.actors.labeling import Labeling
-from rlhp.actors.learner import LearnerActor
-from rlhp.actors.reward_trainer import RewardTrainer
-from rlhp.actors.rollout_worker import RolloutWorker
-from rlhp.actors.segment_buffer import SegmentBuffer
 from rlhp.algos.rollout import Rollout
-from rlhp.checkpoint_io import load_checkpoint
+from rlhp.checkpoints import REWARD_MODEL, RUN_CHECKPOINT, RewardModelCheckpoint, RunCheckpoint
 from rlhp.config import RunConfig, config_to_yaml, validate_config
-from rlhp.data._durable import write_atomic
 from rlhp.envs import make_vector_env
 from rlhp.envs.factory import segment_length
 from rlhp.errors import ConfigError
@@ -46,8 +37,11 @@ from rlhp.feedback_app.links import announcement, tokens_path
 from rlhp.feedback_app.tokens import read_tokens
 from rlhp.nn.policies import resolve_policy_kind
 from rlhp.preference.ensemble import RewardEnsemble
+from rlhp.preference.judges import absolute_judge_ref, load_judge
 from rlhp.preference.networks import InputSpec
-from rlhp.runtime.cluster import connect, gpu_options
+from rlhp.runtime.builder import RunActors, RunLayout, build_actors, shutdown_actors
+from rlhp.runtime.calls import finished, retry
+from rlhp.runtime.cluster import connect
 from rlhp.tracking import MlflowTracker
 
 ProgressFn = Callable[[dict[str, float]], None]
@@ -67,8 +61,10 @@ def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
     """Check what only an environment can tell (its id, its spaces against the policy and
     algorithm settings) and return its single observation and action spaces and the
     segment length in agent steps."""
-    if cfg.feedback.mode == "human" and cfg.feedback.tokens_file is not None:
+    if cfg.teacher.kind == "human" and cfg.feedback.tokens_file is not None:
         read_tokens(cfg.feedback.tokens_file)  # a bad tokens file is one line, before any run
+    if cfg.teacher.kind == "judge" and cfg.runtime.reward == "preferences":
+        load_judge(cfg.teacher.judge or "")  # a judge that does not load is one line, too
     env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed)
     obs_space, act_space = env.single_observation_space, env.single_action_space
     seg_length = segment_length(cfg.env, env.dt)
@@ -80,25 +76,6 @@ def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
             "set policy.cnn_shared_trunk=false"
         )
     return obs_space, act_space, seg_length
-
-
-def _retry(call: Callable[[], Any], attempts: int, restart_timeout_s: float = 120.0) -> Any:
-    """``ray.get(call())``, issued again while the actor is being restarted by Ray: after up
-    to ``attempts`` failures, and for as long as Ray says it is restarting (at most
-    ``restart_timeout_s``; a restart on a busy machine takes more than a few seconds)."""
-    deadline = time.time() + restart_timeout_s
-    while True:
-        try:
-            return ray.get(call())
-        except ActorUnavailableError:  # restarting right now: wait for it
-            if time.time() > deadline:
-                raise
-            time.sleep(0.5)
-        except RayActorError:
-            attempts -= 1
-            if attempts < 0:
-                raise  # still gone
-            time.sleep(1.0)  # Ray is restarting the actor
 
 
 class PreferenceRun:
@@ -120,9 +97,14 @@ class PreferenceRun:
 
             cfg = validate_config(yaml.safe_load((self.run_dir / "config.yaml").read_text()))
         assert cfg is not None
+        if cfg.teacher.judge is not None:  # the actors load the file the driver sees
+            judge = absolute_judge_ref(cfg.teacher.judge)
+            cfg = cfg.model_copy(
+                update={"teacher": cfg.teacher.model_copy(update={"judge": judge})}
+            )
         self.cfg = cfg
         self.preferences = cfg.runtime.reward == "preferences"
-        self.human = self.preferences and cfg.feedback.mode == "human"
+        self.human = self.preferences and cfg.teacher.kind == "human"
         self.obs_space, self.act_space, self.segment_length = preflight(
             cfg
         )  # bad input fails before anything is created
@@ -138,117 +120,42 @@ class PreferenceRun:
 
     # ------------------------------------------------------------------ set-up
     def _build(self) -> None:
-        cfg, rt = self.cfg, self.cfg.runtime
-        connect(rt.ray_address)
-        obs_space, act_space = self.obs_space, self.act_space
-        self.spec = InputSpec.from_spaces(obs_space, act_space)
-        data = cfg.model_dump(mode="json")
-        restarts = {"max_restarts": rt.max_actor_restarts, "max_task_retries": 0}
-        gpu = gpu_options()
-        self.buffer = None
-        if self.preferences:
-            self.buffer = (
-                ray.remote(SegmentBuffer)
-                .options(num_cpus=0, **restarts)
-                .remote(rt.segment_buffer_capacity, str(self.run_dir / "segments"))
-            )
-        self.workers = [
-            ray.remote(RolloutWorker)
-            .options(num_cpus=rt.rollout_worker_cpus, **restarts)
-            .remote(data, i, self.run_id, self.buffer)
-            for i in range(rt.num_rollout_workers)
-        ]
-        total_envs = rt.num_rollout_workers * cfg.env.num_envs
-        self.learner = (
-            ray.remote(LearnerActor)
-            .options(**({"num_cpus": 0} | gpu), **restarts)
-            .remote(data, obs_space, act_space, total_envs, self.preferences, self.segment_length)
+        cfg = self.cfg
+        connect(cfg.runtime.ray_address)
+        self.spec = InputSpec.from_spaces(self.obs_space, self.act_space)
+        layout = RunLayout(
+            cfg, self.run_id, self.run_dir, self.obs_space, self.act_space, self.segment_length
         )
-        if self.preferences:
-            self.trainer = (
-                ray.remote(RewardTrainer)
-                .options(**({"num_cpus": 0} | gpu), **restarts)
-                .remote(
-                    data,
-                    self.spec,
-                    str(self.run_dir / "labels"),
-                    self.buffer,
-                    str(self.run_dir / "reward_model.pt"),
-                )
-            )
-            self.feedback = self._build_feedback(data, restarts) if self.human else None
-            self.labeling = (
-                ray.remote(Labeling)
-                .options(num_cpus=0, **restarts)
-                .remote(
-                    data,
-                    self.spec,
-                    str(self.run_dir / "labels"),
-                    self.buffer,
-                    self.run_id,
-                    feedback=self.feedback,
-                )
-            )
+        self.actors = actors = build_actors(layout)
+        self.workers, self.learner, self.buffer = actors.workers, actors.learner, actors.buffer
+        self.trainer, self.labeling = actors.trainer, actors.labeling
+        self.feedback, self.feedback_links = actors.feedback, actors.feedback_links
+        total_envs = cfg.runtime.num_rollout_workers * cfg.env.num_envs
         self.steps_per_iteration = cfg.learner.rollout_steps * total_envs
         self.num_iterations = max(1, math.ceil(cfg.total_steps / self.steps_per_iteration))
 
-    def _build_feedback(self, data: dict[str, Any], restarts: dict[str, int]) -> Any:
-        """The feedback actor (human labels), on this node so its address is reachable here;
-        named, so that ``rlhp label RUN_ID`` and Ray Serve front ends can find it."""
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        actor = (
-            ray.remote(FeedbackActor)
-            .options(
-                num_cpus=0,
-                max_concurrency=64,  # threaded: web requests never queue behind each other
-                name=feedback_actor_name(self.run_id),
-                namespace=ACTOR_NAMESPACE,
-                scheduling_strategy=here,
-                **restarts,
-            )
-            .remote(data, str(self.run_dir / "labels"), str(self.run_dir), self.run_id, self.buffer)
-        )
-        try:
-            url = ray.get(actor.url.remote())
-        except RayActorError as err:  # its constructor failed: bad tokens file, port in use
-            found = re.search(r"ConfigError: (.+)", str(err))
-            if found is None:
-                raise
-            raise ConfigError(found.group(1).strip()) from None
-        if self.cfg.feedback.serve == "ray_serve":
-            from rlhp.feedback_app.serve import deploy
-
-            url = deploy(self.run_id, self.cfg.feedback.host, self.cfg.feedback.port)
-        self.feedback_links = ray.get(actor.labeller_links.remote(url)) if url else {}
-        return actor
-
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self) -> None:
-        state = {
-            "learner": _retry(lambda: self.learner.state_dict.remote(), 3),
-            "iteration": self.iteration,
-            "global_step": self.global_step,
-            "reward_version": self.reward_version,
-            "run_id": self.run_id,
-            "wall_s": self.wall_s + (time.time() - self.t_start),
-        }
-        write_atomic(self.run_dir / "checkpoint.pt", lambda f: torch.save(state, f))
-        self.last_checkpoint = state
+        checkpoint = RunCheckpoint(
+            learner=retry(lambda: self.learner.state_dict.remote(), 3),
+            iteration=self.iteration,
+            global_step=self.global_step,
+            reward_version=self.reward_version,
+            run_id=self.run_id,
+            wall_s=self.wall_s + (time.time() - self.t_start),
+        )
+        checkpoint.save(self.run_dir)
+        self.last_checkpoint = checkpoint
 
     def _restore(self) -> None:
-        path = self.run_dir / "checkpoint.pt"
         self.iteration, self.global_step, self.wall_s = 0, 0, 0.0
         self.reward_version = -1
-        self.last_checkpoint = None
-        if not path.exists():
+        self.last_checkpoint = checkpoint = RunCheckpoint.load(self.run_dir)  # weights only
+        if checkpoint is None:
             return
-        state = load_checkpoint(path)  # weights only: a crafted file runs no code
-        ray.get(self.learner.load_state_dict.remote(state["learner"]))
-        self.iteration, self.global_step = state["iteration"], state["global_step"]
-        self.wall_s = state["wall_s"]
-        self.last_checkpoint = state
+        ray.get(self.learner.load_state_dict.remote(checkpoint.learner))
+        self.iteration, self.global_step = checkpoint.iteration, checkpoint.global_step
+        self.wall_s = checkpoint.wall_s
 
     # ------------------------------------------------------------------ the loop
     def _sample(self, policy_ref: ray.ObjectRef, version: int) -> list[Rollout]:
@@ -261,7 +168,7 @@ class PreferenceRun:
             try:
                 rollouts.append(ray.get(ref))
             except RayActorError:
-                rollouts.append(_retry(lambda w=w: w.sample.remote(policy_ref, version), attempts))
+                rollouts.append(retry(lambda w=w: w.sample.remote(policy_ref, version), attempts))
         return rollouts
 
     def _initial_labels(self, progress: ProgressFn | None, policy_ref: ray.ObjectRef) -> None:
@@ -271,7 +178,7 @@ class PreferenceRun:
         (pre)trained on them before RL starts. With people labelling, this waits for them."""
         schedule = self.cfg.label_schedule
         want = math.ceil(schedule.initial_segments_per_label * schedule.initial_labels)
-        while _retry(lambda: self.buffer.size.remote(), 3) < want:
+        while retry(lambda: self.buffer.size.remote(), 3) < want:
             self._sample(policy_ref, 0)  # the initial policy's segments; not trained on
         if self.human:
             self._wait_for_initial_human_labels(progress)
@@ -311,7 +218,7 @@ class PreferenceRun:
         The MLflow run ends FINISHED, KILLED (interrupted) or FAILED, and this run's actors
         are killed in every case.
         """
-        self.workers, self.learner = [], None
+        self.actors: RunActors | None = None
         status = "FAILED"
         try:
             result = self._run(progress)
@@ -319,6 +226,11 @@ class PreferenceRun:
             return result
         except KeyboardInterrupt:
             status = "KILLED"
+            raise
+        except ConfigError as err:  # raised in an actor: the user's error, without Ray's frame
+            cause = getattr(err, "cause", None)
+            if isinstance(cause, ConfigError):
+                raise cause from None
             raise
         finally:
             self.tracker.finish(status)
@@ -339,17 +251,17 @@ class PreferenceRun:
         self.pending_metrics: dict[str, float] = {}
         recent_returns: deque[float] = deque(maxlen=100)
         attempts = self.cfg.runtime.max_actor_restarts
-        policy_state = _retry(lambda: self.learner.policy_state.remote(), attempts)
+        policy_state = retry(lambda: self.learner.policy_state.remote(), attempts)
         policy_ref = ray.put(policy_state)
         rollouts = self._sample(policy_ref, self.iteration)
         labels = 0
         if self.preferences:
-            if (self.run_dir / "reward_model.pt").exists():  # resumed: the trainer reloaded it
-                state = _retry(lambda: self.trainer.state.remote(), attempts)
+            if (self.run_dir / REWARD_MODEL).exists():  # resumed: the trainer reloaded it
+                state = retry(lambda: self.trainer.state.remote(), attempts)
                 self.reward_ref, self.reward_version = ray.put(state), state["version"]
             else:
                 self._initial_labels(progress, policy_ref)
-            labels = _retry(lambda: self.labeling.asked.remote(), attempts)
+            labels = retry(lambda: self.labeling.asked.remote(), attempts)
         pending_label = pending_fit = None
         used_versions: set[int] = set()
         try:
@@ -363,7 +275,7 @@ class PreferenceRun:
                     out = ray.get(self.learner.update.remote(rollouts, self.reward_ref))
                 except RayActorError:
                     self._recover_learner()
-                    policy_state = _retry(lambda: self.learner.policy_state.remote(), attempts)
+                    policy_state = retry(lambda: self.learner.policy_state.remote(), attempts)
                     policy_ref = ray.put(policy_state)
                     rollouts = self._sample(policy_ref, self.iteration)
                     continue
@@ -452,14 +364,15 @@ class PreferenceRun:
         self.tracker.log_artifact(
             report.learning_curve(self.tracker.client, self.run_id, out_dir / "learning_curve.png")
         )
-        self.tracker.log_artifact(self.run_dir / "checkpoint.pt", "checkpoints")
+        self.tracker.log_artifact(self.run_dir / RUN_CHECKPOINT, "checkpoints")
         models: dict[str, Any] = {"policy": policy}
         ensemble = self.cfg.reward_model.kind == "ensemble"  # the oracle has no network
-        if self.preferences and ensemble and (self.run_dir / "reward_model.pt").exists():
-            self.tracker.log_artifact(self.run_dir / "reward_model.pt", "checkpoints")
-            state = load_checkpoint(self.run_dir / "reward_model.pt")["ensemble"]
+        if self.preferences and ensemble and (self.run_dir / REWARD_MODEL).exists():
+            self.tracker.log_artifact(self.run_dir / REWARD_MODEL, "checkpoints")
+            saved = RewardModelCheckpoint.load(self.run_dir / REWARD_MODEL)
+            assert saved is not None
             ensemble = RewardEnsemble(self.spec, self.cfg.reward_model)
-            ensemble.load_state_dict(state)
+            ensemble.load_state_dict(saved.model)
             models["reward_model"] = ensemble.members
         report.log_models(self.tracker.client, self.run_id, models, out_dir)
         return eval_return
@@ -469,28 +382,17 @@ class PreferenceRun:
             out = ray.get(pending_label)
             return int(out["asked"])
         except RayActorError:
-            return int(_retry(lambda: self.labeling.asked.remote(), 3))
+            return int(retry(lambda: self.labeling.asked.remote(), 3))
 
     def _shutdown(self) -> None:
-        """Kill this run's actors (the Ray cluster itself stays up); the feedback actor first
-        finishes the human answers in flight."""
-        if getattr(self, "feedback", None) is not None:
-            if self.cfg.feedback.serve == "ray_serve":
-                from rlhp.feedback_app.serve import undeploy
-
-                undeploy(self.run_id)
-            with contextlib.suppress(Exception):  # dead already: its acked labels are on disk
-                ray.get(self.feedback.close.remote(), timeout=30)
-        names = ("learner", "trainer", "labeling", "buffer", "feedback")
-        for actor in [*self.workers, *(getattr(self, n, None) for n in names)]:
-            if actor is not None:
-                ray.kill(actor, no_restart=True)
+        """Kill this run's actors (the Ray cluster itself stays up)."""
+        shutdown_actors(getattr(self, "actors", None), self.cfg, self.run_id)
 
     def _poll_preferences(
         self, pending_label: Any, pending_fit: Any, labels: int
     ) -> tuple[Any, Any, int]:
         """Collect finished labelling / fitting calls and start the next ones; never blocks."""
-        if pending_label is not None and ray.wait([pending_label], timeout=0)[0]:
+        if pending_label is not None and finished(pending_label):
             try:
                 out = ray.get(pending_label)
                 labels = out["asked"]
@@ -502,7 +404,7 @@ class PreferenceRun:
             pending_label = None
         if pending_label is None:
             pending_label = self.labeling.round.remote(self.global_step, self.reward_ref)
-        if pending_fit is not None and ray.wait([pending_fit], timeout=0)[0]:
+        if pending_fit is not None and finished(pending_fit):
             try:
                 fit = ray.get(pending_fit)
                 if fit is not None:
@@ -518,9 +420,9 @@ class PreferenceRun:
         """The learner died: Ray restarts it; reload the last checkpoint into it."""
         attempts = self.cfg.runtime.max_actor_restarts
         if self.last_checkpoint is not None:
-            state = self.last_checkpoint
-            _retry(lambda: self.learner.load_state_dict.remote(state["learner"]), attempts)
-            self.iteration, self.global_step = state["iteration"], state["global_step"]
+            last = self.last_checkpoint
+            retry(lambda: self.learner.load_state_dict.remote(last.learner), attempts)
+            self.iteration, self.global_step = last.iteration, last.global_step
         else:
-            _retry(lambda: self.learner.pid.remote(), attempts)
+            retry(lambda: self.learner.pid.remote(), attempts)
             self.iteration, self.global_step = 0, 0

@@ -1,0 +1,63 @@
+"""PPO (or TRPO) from scratch on a preference run's *final* reward model, frozen.
+
+Separates "the learned reward is wrong" from "learning while it is learned goes wrong":
+if the final r_hat trains a good policy from scratch, the reward model is fine and the
+problem is in the online process (docs/preferences.md, "Why preferences fell short on
+Hopper"). Same config as the run (env changes, learner, normalization), no labels, no Ray.
+
+  python benchmarks/train_on_frozen_reward.py RUN_DIR [--steps 500000] [--episodes 20]
+
+Prints the training return every 20 iterations and the evaluation return (mean true
+return of deterministic episodes) at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from rlhp.algos.trainer import OnPolicyTrainer
+from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint
+from rlhp.config import validate_config
+from rlhp.preference.ensemble import RewardEnsemble
+from rlhp.preference.networks import InputSpec
+from rlhp.runtime import report
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("run_dir", type=Path, help="a finished preference run's directory")
+    p.add_argument("--steps", type=int, default=500_000)
+    p.add_argument("--episodes", type=int, default=20)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    saved = RewardModelCheckpoint.load(args.run_dir / REWARD_MODEL)
+    if saved is None:
+        raise SystemExit(f"{args.run_dir}: no {REWARD_MODEL}; give a preference run's directory")
+    cfg = validate_config(yaml.safe_load((args.run_dir / "config.yaml").read_text()))
+    cfg = cfg.model_copy(update={"total_steps": args.steps})
+    trainer = OnPolicyTrainer(cfg)
+    env = trainer.env
+    spec = InputSpec.from_spaces(env.single_observation_space, env.single_action_space)
+    ensemble = RewardEnsemble(spec, cfg.reward_model)
+    ensemble.load_state_dict(saved.model)
+    trainer.learner.reward_fn = ensemble  # frozen: never refitted
+    t0 = time.time()
+    for stats in trainer.train():
+        if stats.iteration % 20 == 0:
+            print(f"step {stats.global_step}: true return {stats.mean_recent_return:.1f} "
+                  f"({time.time() - t0:.0f} s)", flush=True)  # fmt: skip
+    returns = report.evaluate(cfg, trainer.policy.cpu().eval(), args.episodes)
+    print(f"evaluation return {np.mean(returns):.1f} +- {np.std(returns):.1f} "
+          f"({args.episodes} episodes, {args.steps} steps on the frozen final r_hat)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""``label_schedule.initial_segments_per_label``: the initial labels are drawn from more
+random-policy segments than the first rollout holds (extra rollouts of the initial policy,
+not trained on), so 25 % of the budget does not ask about the same few clips again and
+again."""
+
+import pytest
+
+from rlhp.config import load_config
+from rlhp.data.label_store import read_labels
+from rlhp.data.segment_store import SegmentStore
+from rlhp.runtime.loop import PreferenceRun
+
+ROLLOUT_STEPS = 256  # the default preset's: one rollout is steps 0-255 of every sub-env
+
+
+@pytest.mark.slow
+def test_initial_labels_come_from_extra_random_policy_rollouts(ray_cluster, isolated):
+    cfg = load_config(
+        "default",
+        isolated(
+            "total_steps=2048",
+            "label_schedule.initial_labels=20",
+            "label_schedule.total_labels=20",
+            "label_schedule.initial_segments_per_label=6",  # 120 segments: 4 rollouts of 32
+            "query.strategy=random",
+        ),
+    )
+    result = PreferenceRun(cfg).run()
+    assert result.global_step == 2048  # the extra rollouts are not trained on
+    labels = read_labels(result.run_dir / "labels").to_pylist()
+    named = sorted({s for r in labels for s in (r["left"], r["right"])})
+    segments = SegmentStore(1, result.run_dir / "segments").table(named).to_pylist()
+    assert len(labels) == 20 and len(segments) == len(named)
+    assert {s["policy_version"] for s in segments} == {0}  # all from the random policy
+    assert max(s["t_start"] for s in segments) >= ROLLOUT_STEPS  # beyond the first rollout

@@ -1,0 +1,69 @@
+"""Layering: the pure core (``algos``, ``nn``, ``preference``, ``data``, ``envs``) imports
+no Ray, MLflow or FastAPI, and no rlhp module imports itself back through others at import
+time (a cycle in the module-level import graph)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "platform" / "rlhp"
+CORE = ("rlhp.algos", "rlhp.nn", "rlhp.preference", "rlhp.data", "rlhp.envs")
+BLOCKED = ("ray", "mlflow", "fastapi", "starlette", "uvicorn")
+
+BLOCKER = f"""
+import importlib, importlib.abc, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {BLOCKED!r}:
+            raise ImportError(f"the pure core imported {{name}}")
+        return None
+sys.meta_path.insert(0, Blocked())
+for module in {CORE!r}:
+    importlib.import_module(module)
+"""
+
+
+def test_the_pure_core_imports_without_ray_mlflow_or_fastapi():
+    out = subprocess.run([sys.executable, "-c", BLOCKER], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_imports(path: Path, modules: set[str]) -> set[str]:
+    """rlhp modules imported when ``path`` is imported (module body only, not functions)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in modules:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names} & modules
+    return found
+
+
+def test_no_import_cycles_between_rlhp_modules():
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    modules = set(paths)
+    graph = {m: _top_level_imports(p, modules) - {m} for m, p in paths.items()}
+    done: set[str] = set()
+
+    def visit(module: str, stack: list[str]) -> None:
+        if module in stack:
+            cycle = [*stack[stack.index(module) :], module]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if module in done:
+            return
+        for dep in sorted(graph[module]):
+            visit(dep, [*stack, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert len(done) == len(graph) > 50

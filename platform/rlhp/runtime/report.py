@@ -3,6 +3,7 @@ the final policy and reward model as MLflow models."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +31,37 @@ def load_policy(cfg: RunConfig, policy_state: dict[str, torch.Tensor]) -> ActorC
     return policy.eval()
 
 
-def evaluate(cfg: RunConfig, policy: ActorCritic, episodes: int) -> list[float]:
-    """True returns of ``episodes`` deterministic episodes in the run's env (paper changes on)."""
-    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed + 10_000)
+def _true_returns(
+    env: Any, act: Callable[[Any], np.ndarray], obs: Any, episodes: int
+) -> list[float]:
+    """True returns of the first ``episodes`` episodes of sub-env 0 acting with ``act(obs)``
+    (the env's ``true_reward`` info where it has one), then close ``env``."""
     returns: list[float] = []
-    obs, _ = env.reset(seed=cfg.seed + 10_000)
     total = 0.0
-    actor = TorchPolicyActor(policy)
     while len(returns) < episodes:
-        action = actor.mode(obs)
-        if isinstance(env.single_action_space, gym.spaces.Box):
-            action = np.clip(action, env.single_action_space.low, env.single_action_space.high)
-        obs, r, term, trunc, infos = env.step(action)
+        obs, r, term, trunc, infos = env.step(act(obs))
         total += float(infos.get("true_reward", r)[0])
         if term[0] or trunc[0]:
             returns.append(total)
             total = 0.0
     env.close()
     return returns
+
+
+def evaluate(cfg: RunConfig, policy: ActorCritic, episodes: int) -> list[float]:
+    """True returns of ``episodes`` deterministic episodes in the run's env (paper changes on)."""
+    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed + 10_000)
+    obs, _ = env.reset(seed=cfg.seed + 10_000)
+    actor = TorchPolicyActor(policy)
+    space = env.single_action_space
+
+    def act(o: Any) -> np.ndarray:
+        action = actor.mode(o)
+        if isinstance(space, gym.spaces.Box):
+            action = np.clip(action, space.low, space.high)
+        return action
+
+    return _true_returns(env, act, obs, episodes)
 
 
 def random_policy_returns(cfg: RunConfig, episodes: int) -> list[float]:
@@ -55,16 +69,7 @@ def random_policy_returns(cfg: RunConfig, episodes: int) -> list[float]:
     (paper changes on): the zero of normalized scores."""
     env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed + 20_000)
     env.action_space.seed(cfg.seed + 20_000)
-    returns: list[float] = []
-    total = 0.0
-    while len(returns) < episodes:
-        _, r, term, trunc, infos = env.step(env.action_space.sample())
-        total += float(infos.get("true_reward", r)[0])
-        if term[0] or trunc[0]:
-            returns.append(total)
-            total = 0.0
-    env.close()
-    return returns
+    return _true_returns(env, lambda _: env.action_space.sample(), None, episodes)
 
 
 def learning_curve(client: MlflowClient, run_id: str, path: Path) -> Path:

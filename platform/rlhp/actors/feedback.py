@@ -16,14 +16,13 @@ hands out the same pairs, and releases pinned segments that no label will name.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rlhp.actors.segment_buffer import BufferClient
 from rlhp.config import RunConfig
 from rlhp.data.label_store import LabelStore
 from rlhp.data.records import SegmentRecord
-from rlhp.data.schemas import batch_to_records
 from rlhp.feedback_app.app import create_app
 from rlhp.feedback_app.backends import LocalBackend
 from rlhp.feedback_app.clips import ClipCache
@@ -49,32 +48,6 @@ def task_description(cfg: RunConfig) -> str:
     return f"{name}: in which clip does the agent do better at its task?"
 
 
-class BufferSegments:
-    """The segment buffer actor as the service's ``SegmentSource`` (blocking Ray calls; the
-    buffer's own errors, e.g. UnknownSegmentError, reach the service unchanged)."""
-
-    def __init__(self, buffer: Any) -> None:
-        self.buffer = buffer
-
-    def _call(self, method: str, *args: Any) -> Any:
-        import ray
-        from ray.exceptions import RayTaskError
-
-        try:
-            return ray.get(getattr(self.buffer, method).remote(*args))
-        except RayTaskError as err:
-            raise err.cause from None
-
-    def get(self, segment_ids: Sequence[str]) -> list[SegmentRecord]:
-        return batch_to_records(self._call("table", list(segment_ids)))
-
-    def pin(self, segment_ids: Sequence[str]) -> None:
-        self._call("pin", list(segment_ids))
-
-    def unpin_except(self, keep: Sequence[str]) -> list[str]:
-        return self._call("unpin_except", list(keep))
-
-
 class FeedbackActor:
     def __init__(
         self,
@@ -98,7 +71,7 @@ class FeedbackActor:
             task_description(cfg),
             self.clips,
             state_dir=Path(run_dir) / "feedback" if buffer is not None else None,
-            segments=BufferSegments(buffer) if buffer is not None else None,
+            segments=BufferClient(buffer) if buffer is not None else None,
         )
         self.server = (
             AppServer(create_app(LocalBackend(self.service), self.limits), fb.host, fb.port)

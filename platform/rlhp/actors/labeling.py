@@ -1,34 +1,54 @@
-"""Labeling actor: paced by the label schedule, it picks pairs (query selection), asks the
-labeler, and appends the answers to the durable label store.
+"""Labelling actor: a thin shell around ``rlhp.preference.labeling.LabelingProcess``.
 
-Thin shell around ``LabelSchedule``, a ``QuerySelector``, a ``Labeler`` and the
-``LabelStore``. How many labels are due is computed from the store itself, so a restarted
-actor neither repeats nor skips a query. Segments are pinned in the buffer before a label
-naming them is acknowledged.
-
-With people labelling (``teacher.kind=human``) the picked pairs go to the feedback actor's
-queue instead, at most ``feedback.max_pending`` waiting at a time; the feedback actor stores
-the answers, and the schedule counts both stored labels and pairs still waiting.
+It builds the run's ``LabelDesk`` (the configured labeler answering at once, or people
+through the feedback actor's queue), sees the segment buffer actor as a segment store, and
+reloads the reward model when a new version is published. How many labels are due is
+computed from the label store, so a restarted actor neither repeats nor skips a query.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import time
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import ray
 
+from rlhp.actors.segment_buffer import BufferClient
 from rlhp.config import RunConfig
 from rlhp.data.label_store import LabelStore
 from rlhp.preference.ensemble import RewardEnsemble
-from rlhp.preference.labelers import Labeler, ask, to_label_records
+from rlhp.preference.labelers import Pair
+from rlhp.preference.labeling import ImmediateDesk, LabelDesk, LabelingProcess, QueuedDesk
 from rlhp.preference.networks import InputSpec
-from rlhp.preference.query import DisagreementSelector, RandomSelector, make_selector
 from rlhp.preference.schedule import LabelSchedule
 from rlhp.preference.teachers import make_teacher
+
+
+class FeedbackClient:
+    """The feedback actor as a ``FeedbackQueue`` (blocking calls)."""
+
+    def __init__(self, feedback: Any) -> None:
+        self.feedback = feedback
+
+    def counts(self) -> dict[str, int]:
+        return ray.get(self.feedback.counts.remote())
+
+    def enqueue(self, pairs: Sequence[Pair], strategy: str) -> list[str]:
+        return ray.get(self.feedback.enqueue.remote(list(pairs), strategy))
+
+    def stats(self) -> dict[str, float]:
+        return ray.get(self.feedback.stats.remote())
+
+
+def make_desk(
+    cfg: RunConfig, label_dir: str, segments: BufferClient, run_id: str, feedback: Any
+) -> LabelDesk:
+    """People through the feedback actor when the run has one (``teacher.kind=human``),
+    else the labeler ``cfg.teacher`` describes, committing to the label store itself."""
+    if feedback is not None:
+        return QueuedDesk(FeedbackClient(feedback), cfg.feedback.max_pending)
+    return ImmediateDesk(make_teacher(cfg.teacher), LabelStore(label_dir), segments, run_id)
 
 
 class Labeling:
@@ -43,87 +63,31 @@ class Labeling:
         feedback: Any = None,
     ) -> None:
         cfg = RunConfig.model_validate(cfg_data)
-        self.cfg, self.buffer, self.run_id, self.max_per_round = cfg, buffer, run_id, max_per_round
-        self.schedule = LabelSchedule(cfg.label_schedule)
-        # human mode: the feedback actor owns the label store; queries go to its queue
-        self.feedback = feedback
-        self.store = LabelStore(label_dir) if feedback is None else None
-        self.selector = make_selector(cfg.query)
-        self.random_selector = RandomSelector(cfg.query.seed)
-        self.labeler: Labeler | None = make_teacher(cfg.teacher) if feedback is None else None
+        segments = BufferClient(buffer)
+        desk = make_desk(cfg, label_dir, segments, run_id, feedback)
+        self.process = LabelingProcess(
+            LabelSchedule(cfg.label_schedule), cfg.query, desk, segments, max_per_round
+        )
+        # the oracle reward model has no ensemble to ask: its pairs stay random
+        self.uses_ensemble = cfg.reward_model.kind != "oracle"
         self.ensemble = RewardEnsemble(spec, cfg.reward_model)
         self.ensemble_version = -1
 
     def asked(self) -> int:
         """Labels stored so far."""
-        if self.store is not None:
-            return len(self.store)
-        return int(ray.get(self.feedback.counts.remote())["stored"])
+        return self.process.stored()
 
-    def _issued(self) -> tuple[int, int]:
-        """(queries asked: labels stored + pairs waiting for people, pairs waiting)."""
-        if self.store is not None:
-            return len(self.store), 0
-        counts = ray.get(self.feedback.counts.remote())
-        return counts["stored"] + counts["pending"], counts["pending"]
-
-    def due(self, global_step: int) -> int:
-        return self.schedule.due(global_step, self._issued()[0])
-
-    def round(self, global_step: int, reward_state: dict[str, Any] | None) -> dict[str, Any]:
-        """Ask for the labels due at ``global_step`` (at most ``max_per_round``)."""
-        issued, waiting = self._issued()
-        k = min(self.schedule.due(global_step, issued), self.max_per_round)
-        if self.feedback is not None:  # people answer slowly: keep their queue short
-            k = min(k, self.cfg.feedback.max_pending - waiting)
-        if k <= 0:  # labels stored, as counted at the start of this round
-            return self._human_stats() | {"asked": issued - waiting, "new": 0}
-        oracle = self.cfg.reward_model.kind == "oracle"  # no ensemble to ask: random pairs
+    def round(self, global_step: int, reward_state: dict[str, Any] | None) -> dict[str, float]:
+        """Ask for the labels due at ``global_step`` (see ``LabelingProcess.round``)."""
         if (
-            not oracle
+            self.uses_ensemble
             and reward_state is not None
             and reward_state["version"] != self.ensemble_version
         ):
             self.ensemble.load_state_dict(reward_state)
             self.ensemble_version = reward_state["version"]
-        # before the first reward model, there is nothing to disagree about: ask random pairs
-        selector = self.selector if self.ensemble_version >= 0 else self.random_selector
-        asked = issued  # from the durable store: seeds and ids continue after a restart
-        candidates = ray.get(
-            self.buffer.sample_candidates.remote(
-                k * self.cfg.query.candidate_multiplier,
-                [self.cfg.query.seed, asked],
-                self.cfg.query.same_env_only,
-            )
-        )
-        out: dict[str, Any] = {}
-        if isinstance(selector, DisagreementSelector):
-            out["query/disagreement"] = float(
-                np.mean(selector.scores(candidates, self.ensemble).numpy())
-            )
-        pairs = selector.select(
-            candidates, self.ensemble if self.ensemble_version >= 0 else None, k
-        )
-        if self.feedback is not None:  # segments pinned first: a label never names lost data
-            ray.get(self.buffer.pin.remote([s.segment_id for p in pairs for s in p]))
-            ray.get(self.feedback.enqueue.remote(list(pairs), selector.name))
-            return out | self._human_stats() | {"asked": issued - waiting, "new": len(pairs)}
-        answers = ask(self.labeler, pairs)  # a failing labeler: one line naming it
-        # numbered from the count on, past any id still taken (after a quarantine, see LabelStore)
-        ids = (n for n in itertools.count(asked) if f"{self.run_id}-{n:07d}" not in self.store)
-        records = to_label_records(
-            pairs,
-            answers,
-            self.labeler,
-            selector.name,
-            make_id=lambda: f"{self.run_id}-{next(ids):07d}",
-        )
-        ray.get(self.buffer.pin.remote([s for r in records for s in (r.left, r.right)]))
-        self.store.append(records)  # fsynced: the labels are acknowledged from here on
-        return out | {"asked": self.asked(), "new": len(records), "acked_at": time.time()}
-
-    def _human_stats(self) -> dict[str, float]:
-        return {} if self.feedback is None else ray.get(self.feedback.stats.remote())
+        ensemble = self.ensemble if self.ensemble_version >= 0 else None
+        return self.process.round(global_step, ensemble)
 
     def pid(self) -> int:
         return os.getpid()

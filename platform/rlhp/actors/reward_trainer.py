@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import ray
 import torch
 
+from rlhp.actors.segment_buffer import BufferClient
 from rlhp.checkpoints import RewardModelCheckpoint
 from rlhp.config import RunConfig
 from rlhp.data.label_store import read_labels
@@ -25,16 +26,6 @@ from rlhp.preference.dataset import PreferenceData
 from rlhp.preference.networks import InputSpec
 from rlhp.preference.oracle import OracleRewardModel
 from rlhp.preference.reward_models import build_reward_model
-
-
-class _BufferSegments:
-    """``PreferenceData.from_labels`` reads segments through ``.table(ids)``."""
-
-    def __init__(self, buffer: Any) -> None:
-        self.buffer = buffer
-
-    def table(self, segment_ids: list[str]) -> pa.Table:
-        return ray.get(self.buffer.table.remote(segment_ids))
 
 
 class RewardTrainer:
@@ -85,7 +76,7 @@ class RewardTrainer:
         if trainable.num_rows == 0:
             self.labels_fitted = table.num_rows
             return None
-        data = PreferenceData.from_labels(trainable, _BufferSegments(self.buffer))
+        data = PreferenceData.from_labels(trainable, BufferClient(self.buffer))
         obs, actions, true_rewards = ray.get(
             self.buffer.recent_steps.remote(rm.normalization_steps)
         )

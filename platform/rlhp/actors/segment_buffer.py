@@ -2,17 +2,20 @@
 
 Thin shell around ``rlhp.data.SegmentStore``; segments named by a label are pinned and
 persisted under the run directory, so a restarted buffer still serves every labelled pair.
+``BufferClient`` is the actor seen as a segment store by the other actors (the labelling
+process, the reward trainer, the feedback app).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from rlhp.data.records import SegmentRecord
-from rlhp.data.schemas import tensor_column
+from rlhp.data.schemas import batch_to_records, tensor_column
 from rlhp.data.segment_store import SegmentStore
 
 
@@ -28,9 +31,12 @@ class SegmentBuffer:
         return len(self.store)
 
     def sample_candidates(
-        self, n: int, seed: Sequence[int], same_env_only: bool = True
+        self, n: int, rng: np.random.Generator, same_env_only: bool = True
     ) -> list[tuple[SegmentRecord, SegmentRecord]]:
-        return self.store.sample_candidates(n, np.random.default_rng(list(seed)), same_env_only)
+        return self.store.sample_candidates(n, rng, same_env_only)
+
+    def missing(self, segment_ids: Sequence[str]) -> list[str]:
+        return self.store.missing(segment_ids)
 
     def pin(self, segment_ids: Sequence[str]) -> None:
         self.store.pin(segment_ids)
@@ -51,3 +57,42 @@ class SegmentBuffer:
         obs, act = tensor_column(recent, "obs"), tensor_column(recent, "actions")
         rewards = tensor_column(recent, "true_rewards")
         return obs.reshape(-1, *obs.shape[2:]), act.reshape(-1, *act.shape[2:]), rewards.reshape(-1)
+
+
+class BufferClient:
+    """The segment buffer actor as a segment store, for code written against
+    ``SegmentStore`` (query selection, ``commit_labels``, ``PreferenceData.from_labels``,
+    the feedback service). Calls block; the buffer's own errors (e.g. UnknownSegmentError)
+    arrive unchanged rather than wrapped in a RayTaskError."""
+
+    def __init__(self, buffer: Any) -> None:
+        self.buffer = buffer
+
+    def _call(self, method: str, *args: Any) -> Any:
+        import ray
+        from ray.exceptions import RayTaskError
+
+        try:
+            return ray.get(getattr(self.buffer, method).remote(*args))
+        except RayTaskError as err:
+            raise err.cause from None
+
+    def sample_candidates(
+        self, n: int, rng: np.random.Generator, same_env_only: bool = True
+    ) -> list[tuple[SegmentRecord, SegmentRecord]]:
+        return self._call("sample_candidates", n, rng, same_env_only)
+
+    def missing(self, segment_ids: Iterable[str]) -> list[str]:
+        return self._call("missing", list(segment_ids))
+
+    def pin(self, segment_ids: Sequence[str]) -> None:
+        self._call("pin", list(segment_ids))
+
+    def unpin_except(self, keep: Sequence[str]) -> list[str]:
+        return self._call("unpin_except", list(keep))
+
+    def table(self, segment_ids: Sequence[str]) -> pa.Table:
+        return self._call("table", list(segment_ids))
+
+    def get(self, segment_ids: Sequence[str]) -> list[SegmentRecord]:
+        return batch_to_records(self.table(segment_ids))

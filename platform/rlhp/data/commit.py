@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from rlhp.data.errors import UnknownSegmentError
 from rlhp.data.label_store import LabelStore, validate_labels
 from rlhp.data.records import LabelRecord
-from rlhp.data.segment_store import SegmentStore
+
+
+class PinnableSegments(Protocol):
+    """What acknowledging a label needs of the segments: a ``SegmentStore``, or the segment
+    buffer actor seen through ``rlhp.actors.segment_buffer.BufferClient``."""
+
+    def missing(self, segment_ids: Iterable[str]) -> list[str]:
+        """The ids it cannot serve, sorted."""
+        ...
+
+    def pin(self, segment_ids: Sequence[str]) -> None:
+        """Persist the named segments (UnknownSegmentError if one is not there)."""
+        ...
 
 
 def commit_labels(
-    labels: Sequence[LabelRecord], segments: SegmentStore, store: LabelStore
+    labels: Sequence[LabelRecord], segments: PinnableSegments, store: LabelStore
 ) -> list[str]:
     """Make ``labels`` durable and return their ids (the acknowledgement).
 
@@ -23,7 +36,7 @@ def commit_labels(
     """
     validate_labels(labels, store.label_ids)
     named = [s for label in labels for s in (label.left, label.right)]
-    unknown = sorted({s for s in named if s not in segments})
+    unknown = segments.missing(named)
     if unknown:
         raise UnknownSegmentError(
             f"labels name unknown segment ids {unknown[:5]}: never added to the segment "

@@ -78,6 +78,10 @@ class SegmentStore:
     def __contains__(self, segment_id: object) -> bool:
         return segment_id in self._ring_index or segment_id in self._pinned
 
+    def missing(self, segment_ids: Iterable[str]) -> list[str]:
+        """The ids among ``segment_ids`` this store cannot serve, sorted (none: all there)."""
+        return sorted({s for s in segment_ids if s not in self})
+
     @property
     def pinned_ids(self) -> frozenset[str]:
         """Ids of the segments persisted because a label names them."""

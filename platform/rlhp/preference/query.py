@@ -25,12 +25,22 @@ import numpy as np
 import torch
 
 from rlhp.data.records import SegmentRecord
-from rlhp.data.segment_store import SegmentStore
 from rlhp.errors import ConfigError
 from rlhp.preference.config import QueryConfig
 from rlhp.preference.ensemble import RewardEnsemble
 
 Pair = tuple[SegmentRecord, SegmentRecord]
+
+
+class CandidateSource(Protocol):
+    """Where candidate pairs come from: a ``SegmentStore``, or the segment buffer actor seen
+    through ``rlhp.actors.segment_buffer.BufferClient``."""
+
+    def sample_candidates(
+        self, n: int, rng: np.random.Generator, same_env_only: bool = True
+    ) -> list[Pair]:
+        """``n`` random pairs of segments from the ring."""
+        ...
 
 
 @runtime_checkable
@@ -131,7 +141,7 @@ def make_selector(cfg: QueryConfig) -> QuerySelector:
 
 
 def select_queries(
-    store: SegmentStore,
+    store: CandidateSource,
     selector: QuerySelector,
     ensemble: RewardEnsemble | None,
     k: int,

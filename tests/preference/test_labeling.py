@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from rlhp.data import LabelStore, SegmentStore
-from rlhp.data.label_store import read_labels
 from rlhp.data.errors import UnknownSegmentError
+from rlhp.data.label_store import read_labels
 from rlhp.feedback_app.config import FeedbackConfig
 from rlhp.feedback_app.service import FeedbackService
 from rlhp.preference import (

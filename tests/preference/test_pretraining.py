@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from rlhp.errors import ConfigError
 from rlhp.preference import (
     InputSpec,
     PreferenceData,
@@ -57,3 +59,33 @@ def test_initial_label_pretraining(make_segments, make_oracle_pairs) -> None:
     report = pretrain_on_initial_labels(ensemble, data, epochs=3)
     assert report is not None and len(report.history) == 3
     assert np.isfinite(report.metrics()["reward_model/train_loss"])
+
+
+def test_pretraining_data_reads_earlier_runs(tmp_path, make_segments, make_oracle_pairs):
+    from rlhp.data import LabelStore, SegmentStore
+    from rlhp.preference import SimulatedTeacher, to_label_records
+    from rlhp.preference.pretraining import pretraining_data
+
+    dirs = []
+    for r, length in enumerate((10, 10, 5)):
+        run = tmp_path / f"run{r}"
+        segments = SegmentStore(100, run / "segments")
+        segs = make_segments(20, seed=r, length=length)
+        segments.add(segs)
+        pairs, _ = make_oracle_pairs(segs)
+        ids = iter(range(100))
+        teacher = SimulatedTeacher()
+        records = to_label_records(
+            pairs,
+            teacher.label(pairs),
+            teacher,
+            "random",
+            make_id=lambda r=r, ids=ids: f"r{r}-{next(ids)}",
+        )
+        segments.pin([s for x in records for s in (x.left, x.right)])
+        LabelStore(run / "labels").append(records)
+        dirs.append(run)
+    data = pretraining_data(dirs[:2])
+    assert len(data) == 20 and data.label_ids[0] == "r0-0" and data.label_ids[-1] == "r1-9"
+    with pytest.raises(ConfigError, match=r"segment lengths \[5, 10\] differ"):
+        pretraining_data(dirs)

@@ -25,6 +25,7 @@ from rlhp.data.label_store import read_labels
 from rlhp.preference.dataset import PreferenceData
 from rlhp.preference.networks import InputSpec
 from rlhp.preference.oracle import OracleRewardModel
+from rlhp.preference.pretraining import pretrain_then_finetune, pretraining_data
 from rlhp.preference.reward_models import build_reward_model
 
 
@@ -85,13 +86,13 @@ class RewardTrainer:
             range(min(len(data), max(1, self.cfg.label_schedule.initial_labels)))
         )
         if isinstance(self.ensemble, OracleRewardModel):
-            report = self.ensemble.fit(data, true_rewards)
+            metrics = self.ensemble.fit(data, true_rewards).metrics()
             self.ensemble.set_reference_from_returns(
                 torch.cat([reference.true_return_1, reference.true_return_2]),
                 reference.obs_1.shape[1],
             )
         else:
-            report = self.ensemble.fit(data, epochs=epochs, recent=(obs, actions))
+            metrics = self._fit(data, epochs, (obs, actions))
             self.ensemble.set_reference(
                 torch.cat([reference.obs_1, reference.obs_2]).flatten(0, 1),
                 torch.cat([reference.act_1, reference.act_2]).flatten(0, 1),
@@ -100,10 +101,27 @@ class RewardTrainer:
         self.newest_label_time = float(pc.max(table.column("created_at")).as_py())
         self._save()
         return {
-            "metrics": report.metrics(),
+            "metrics": metrics,
             "state": self.state(),
             "newest_label_time": self.newest_label_time,
         }
+
+    def _fit(self, data: PreferenceData, epochs: int | None, recent: tuple[Any, Any]) -> dict:
+        """Fit the ensemble; the first fit of a run with ``reward_model.pretrain_from`` is
+        pre-training on those runs' labels, then fine-tuning on this run's (Askell et al.
+        2021); its metrics carry both phases (``reward_model/pretrain/...``)."""
+        rm = self.cfg.reward_model
+        if not rm.pretrain_from or self.ensemble.fits > 0:
+            return self.ensemble.fit(data, epochs=epochs, recent=recent).metrics()
+        source = pretraining_data(rm.pretrain_from)
+        both = pretrain_then_finetune(
+            self.ensemble, source, data, rm.pretrain_from_epochs, epochs, rm.finetune_lr, recent
+        )
+        phase = {
+            k.replace("reward_model/", "reward_model/pretrain/", 1): v
+            for k, v in both.pretrain.metrics().items()
+        }
+        return both.finetune.metrics() | phase | {"reward_model/pretrain/labels": len(source)}
 
     def state(self) -> dict[str, Any]:
         return self.ensemble.state_dict()

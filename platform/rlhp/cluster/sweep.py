@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rlhp.cluster.sweep_store import SweepStore, TrialResult
 from rlhp.config import RunConfig, load_config
+from rlhp.data.run_labels import resolve_run_dir
 from rlhp.errors import ConfigError
 
 # --------------------------------------------------------------------------- the spec
@@ -243,13 +244,20 @@ def trials(spec: SweepSpec) -> list[Trial]:
 
 
 def _absolute(cfg: RunConfig) -> list[str]:
-    """Overrides that pin a local SQLite store and the runs dir to absolute paths: Tune
-    runs each trial in its own working directory."""
+    """Overrides that pin a local SQLite store, the runs dir and earlier runs named as
+    label sources to absolute paths: Tune runs each trial in its own working directory."""
     out = [f"runtime.runs_dir={json.dumps(str(Path(cfg.runtime.runs_dir).resolve()))}"]
     uri = cfg.tracking.uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         db = Path(uri.removeprefix("sqlite:///")).resolve()
         out.append(f"tracking.uri={json.dumps(f'sqlite:///{db}')}")
+    for field, refs in (
+        ("reward_model.pretrain_from", cfg.reward_model.pretrain_from),
+        ("label_schedule.reuse_from", cfg.label_schedule.reuse_from),
+    ):
+        if refs:
+            runs = [str(resolve_run_dir(r, cfg.runtime.runs_dir, field)) for r in refs]
+            out.append(f"{field}={json.dumps(runs)}")
     return out
 
 

@@ -36,6 +36,8 @@ class SegmentStore:
         directory: where pinned segments are persisted; ``None`` keeps them in memory only.
         spec: the segment shape; ``None`` takes it from the first segment added or from the
             files already in ``directory``.
+        read_only: serve the pinned segments of ``directory`` (another run's) and write
+            nothing: no stale-file clean-up, no ``add``, ``pin`` or ``adopt``.
     """
 
     def __init__(
@@ -43,7 +45,9 @@ class SegmentStore:
         capacity: int,
         directory: str | Path | None = None,
         spec: SegmentSpec | None = None,
+        read_only: bool = False,
     ) -> None:
+        self.read_only = read_only
         if capacity < 1:
             raise ConfigError(f"segment_store.capacity: must be >= 1, got {capacity}")
         self.capacity = capacity
@@ -61,7 +65,10 @@ class SegmentStore:
         self._pinned_in: dict[str, Path] = {}
         self._next_file = 0
         if self._directory is not None:
-            self._directory.mkdir(parents=True, exist_ok=True)
+            if not read_only:
+                self._directory.mkdir(parents=True, exist_ok=True)
+            elif not self._directory.is_dir():
+                raise ConfigError(f"segment_store: no segment directory {self._directory}")
             self._load_pinned()
 
     # -- shape -------------------------------------------------------------------------
@@ -95,6 +102,7 @@ class SegmentStore:
         Raises SchemaMismatchError if a segment does not fit the store's spec and
         DuplicateSegmentError if an id is already held; nothing is added in either case.
         """
+        self._writable()
         if isinstance(segments, pa.RecordBatch):
             batch = segments
             if self._spec is None and batch.num_rows:
@@ -148,6 +156,7 @@ class SegmentStore:
         UnknownSegmentError and nothing is written. With a directory, the new segments go
         to one Arrow IPC file written atomically and fsynced before this returns.
         """
+        self._writable()
         wanted = [s for s in dict.fromkeys(segment_ids) if s not in self._pinned]
         unknown = [s for s in wanted if s not in self._ring_index]
         if unknown:
@@ -169,11 +178,43 @@ class SegmentStore:
         self._next_file += 1
         self._register_file(path)
 
+    def adopt(self, segments: pa.Table) -> list[str]:
+        """Pin segments that were never in this store's ring (another run's, for label
+        reuse), in one atomic, fsynced file; ids already pinned are skipped. Returns the ids
+        pinned now. The segments must fit this store's spec (SchemaMismatchError)."""
+        self._writable()
+        if self._spec is None and segments.num_rows:
+            self._spec = SegmentSpec.from_schema(segments.schema)
+        if self._spec is not None:
+            check_schema(segments.schema, self._spec.schema(), "adopted segments")
+        ids = segments.column("segment_id").to_pylist()
+        new = [i for i, s in enumerate(ids) if s not in self._pinned and s not in self._ring_index]
+        if not new:
+            return []
+        table = segments.take(pa.array(new, type=pa.int64()))
+        if self._directory is None:
+            for batch in table.to_batches(max_chunksize=1):
+                self._pinned[batch.column("segment_id")[0].as_py()] = batch
+            return [ids[i] for i in new]
+        path = self._directory / f"pinned-{self._next_file:08d}.arrow"
+        write_atomic(path, _ipc_file(table))
+        self._next_file += 1
+        self._register_file(path)
+        return [ids[i] for i in new]
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ConfigError(
+                f"segment_store: {self._directory} is opened read-only (another run's "
+                "segments); open it without read_only to write"
+            )
+
     def unpin(self, segment_ids: Iterable[str]) -> None:
         """Stop keeping the named segments (ids not pinned are skipped); those still in the
         ring stay there until evicted. Each file holding one is rewritten without it
         (atomically) or removed when nothing in it stays pinned; a crash in between leaves
         the segment pinned, never a file half written."""
+        self._writable()
         drop = {s for s in segment_ids if s in self._pinned}
         files: set[Path] = set()
         for segment_id in drop:
@@ -285,7 +326,8 @@ class SegmentStore:
 
     def _load_pinned(self) -> None:
         assert self._directory is not None
-        remove_stale_tmp(self._directory)
+        if not self.read_only:
+            remove_stale_tmp(self._directory)
         files = sorted(self._directory.glob(_PINNED_GLOB))
         for path in files:  # check every file before registering any
             with pa.memory_map(str(path)) as source:

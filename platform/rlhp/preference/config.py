@@ -107,6 +107,20 @@ class RewardModelConfig(BaseModel):
     )
     device: str = Field("cpu", description="torch device, e.g. 'cpu' or 'cuda'")
     seed: int = Field(0, ge=0, description="seeds initialization, bootstrap, split, minibatches")
+    # Askell et al. 2021 (preference-model pre-training): fit on a large, cheap label source
+    # first (a noisy teacher's run, another task with the same spaces, earlier people), then
+    # fine-tune on this run's labels.
+    pretrain_from: tuple[str, ...] = Field(
+        (),
+        description="earlier runs (id under runtime.runs_dir, run directory, or its labels/ "
+        "directory) whose labels pre-train the ensemble before this run's first fit",
+    )
+    pretrain_from_epochs: int = Field(
+        20, ge=1, description="epochs on the pretrain_from labels (passes per member)"
+    )
+    finetune_lr: float | None = Field(
+        None, gt=0.0, le=1.0, description="Adam step size after pre-training (None: learning_rate)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RewardModelConfig:
@@ -286,6 +300,14 @@ class LabelScheduleConfig(BaseModel):
     # A.2: "pretrained the reward predictor for 200 epochs" on the initial labels (Atari).
     pretrain_epochs: int = Field(
         0, ge=0, description="reward-model epochs on the initial labels before RL starts"
+    )
+    # Label reuse: a new run starts with another run's labels and the segments they name,
+    # copied into its own stores; they count toward total_labels (and initial_labels), so
+    # only the rest is asked.
+    reuse_from: tuple[str, ...] = Field(
+        (),
+        description="earlier runs (id under runtime.runs_dir, run directory, or its labels/ "
+        "directory) whose labels and segments this run starts with",
     )
 
     @model_validator(mode="after")

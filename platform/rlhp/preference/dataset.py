@@ -20,6 +20,7 @@ import torch
 
 from rlhp.data.records import SegmentRecord
 from rlhp.data.schemas import tensor_column
+from rlhp.errors import ConfigError
 
 
 class SegmentTables(Protocol):
@@ -68,6 +69,31 @@ class PreferenceData:
             [self.sources[k] for k in pick],
             None if self.true_return_1 is None else self.true_return_1[i],
             None if self.true_return_2 is None else self.true_return_2[i],
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[PreferenceData]) -> PreferenceData:
+        """All pairs of ``parts``, in order (one segment length for all: ConfigError)."""
+        if not parts:
+            raise ConfigError("PreferenceData.concat: no parts")
+        lengths = sorted({p.obs_1.shape[1] for p in parts})
+        if len(lengths) > 1:
+            raise ConfigError(
+                f"preference data: segment lengths {lengths} differ; labels of one fit need "
+                "one segment length (env.segment_steps)"
+            )
+        cat = torch.cat
+        returns = all(p.true_return_1 is not None for p in parts)
+        return cls(
+            cat([p.obs_1 for p in parts]),
+            cat([p.act_1 for p in parts]),
+            cat([p.obs_2 for p in parts]),
+            cat([p.act_2 for p in parts]),
+            cat([p.mu for p in parts]),
+            [i for p in parts for i in p.label_ids],
+            [s for p in parts for s in p.sources],
+            cat([p.true_return_1 for p in parts]) if returns else None,  # type: ignore[misc]
+            cat([p.true_return_2 for p in parts]) if returns else None,  # type: ignore[misc]
         )
 
     def from_sources(self, *sources: str) -> PreferenceData:

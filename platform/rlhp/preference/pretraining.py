@@ -7,10 +7,14 @@ appendix A.2: pre-train on the initial labels for a number of epochs before RL s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
+from rlhp.data.run_labels import RunLabels
 from rlhp.preference.dataset import PreferenceData
 from rlhp.preference.ensemble import FitReport, RewardEnsemble
 
@@ -28,8 +32,9 @@ def pretrain_then_finetune(
     pretrain_data: PreferenceData,
     finetune_data: PreferenceData,
     pretrain_epochs: int,
-    finetune_epochs: int,
+    finetune_epochs: int | None,
     finetune_lr: float | None = None,
+    recent: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None,
 ) -> PretrainReport:
     """Fit ``ensemble`` on ``pretrain_data``, then on ``finetune_data`` (Askell et al. 2021).
 
@@ -37,11 +42,13 @@ def pretrain_then_finetune(
     (the pre-training source's gradient statistics say little about the target's) and
     optionally a different learning rate; λ_k keeps adapting on the target's validation
     split. Returns both fit reports; ``finetune.val_*`` is measured on target labels.
+    ``finetune_epochs=None``: the config's ``epochs_per_fit``; ``recent``: the on-policy
+    steps the output normalization is fitted on (``RewardEnsemble.fit``).
     """
     pretrain = ensemble.fit(pretrain_data, epochs=pretrain_epochs)
     lr = finetune_lr if finetune_lr is not None else ensemble.cfg.learning_rate
     ensemble.optimizers = [torch.optim.Adam(m.parameters(), lr=lr) for m in ensemble.members]
-    finetune = ensemble.fit(finetune_data, epochs=finetune_epochs)
+    finetune = ensemble.fit(finetune_data, epochs=finetune_epochs, recent=recent)
     return PretrainReport(pretrain, finetune)
 
 
@@ -53,3 +60,13 @@ def pretrain_on_initial_labels(
     if epochs <= 0:
         return None
     return ensemble.fit(initial, epochs=epochs)
+
+
+def pretraining_data(run_dirs: Sequence[str | Path]) -> PreferenceData:
+    """The answered labels of earlier runs (``reward_model.pretrain_from``, resolved to run
+    directories), with the segments they name, as one data set (sources kept per label)."""
+    parts = []
+    for run_dir in run_dirs:
+        source = RunLabels.open(run_dir)
+        parts.append(PreferenceData.from_labels(source.answered(), source.segments))
+    return PreferenceData.concat(parts)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import ray
 import torch
@@ -30,18 +29,14 @@ from ray.exceptions import RayActorError
 from rlhp.algos.rollout import Rollout
 from rlhp.checkpoints import REWARD_MODEL, RUN_CHECKPOINT, RewardModelCheckpoint, RunCheckpoint
 from rlhp.config import RunConfig, config_to_yaml, validate_config
-from rlhp.envs import make_vector_env
-from rlhp.envs.factory import segment_length
 from rlhp.errors import ConfigError
 from rlhp.feedback_app.links import announcement, tokens_path
-from rlhp.feedback_app.tokens import read_tokens
-from rlhp.nn.policies import resolve_policy_kind
 from rlhp.preference.ensemble import RewardEnsemble
-from rlhp.preference.judges import absolute_judge_ref, load_judge
 from rlhp.preference.networks import InputSpec
 from rlhp.runtime.builder import RunActors, RunLayout, build_actors, shutdown_actors
 from rlhp.runtime.calls import finished, retry
 from rlhp.runtime.cluster import connect
+from rlhp.runtime.preflight import preflight, resolve_paths, reuse_labels
 from rlhp.tracking import MlflowTracker
 
 ProgressFn = Callable[[dict[str, float]], None]
@@ -55,27 +50,6 @@ class RunResult:
     labels: int
     mean_recent_return: float
     eval_return: float = float("nan")
-
-
-def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
-    """Check what only an environment can tell (its id, its spaces against the policy and
-    algorithm settings) and return its single observation and action spaces and the
-    segment length in agent steps."""
-    if cfg.teacher.kind == "human" and cfg.feedback.tokens_file is not None:
-        read_tokens(cfg.feedback.tokens_file)  # a bad tokens file is one line, before any run
-    if cfg.teacher.kind == "judge" and cfg.runtime.reward == "preferences":
-        load_judge(cfg.teacher.judge or "")  # a judge that does not load is one line, too
-    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed)
-    obs_space, act_space = env.single_observation_space, env.single_action_space
-    seg_length = segment_length(cfg.env, env.dt)
-    env.close()
-    kind = resolve_policy_kind(cfg.policy, obs_space, act_space, cfg.env.id)
-    if cfg.learner.algo == "trpo" and kind == "cnn_categorical" and cfg.policy.cnn_shared_trunk:
-        raise ConfigError(
-            "policy.cnn_shared_trunk: TRPO steps policy and value separately; "
-            "set policy.cnn_shared_trunk=false"
-        )
-    return obs_space, act_space, seg_length
 
 
 class PreferenceRun:
@@ -97,17 +71,12 @@ class PreferenceRun:
 
             cfg = validate_config(yaml.safe_load((self.run_dir / "config.yaml").read_text()))
         assert cfg is not None
-        if cfg.teacher.judge is not None:  # the actors load the file the driver sees
-            judge = absolute_judge_ref(cfg.teacher.judge)
-            cfg = cfg.model_copy(
-                update={"teacher": cfg.teacher.model_copy(update={"judge": judge})}
-            )
+        cfg = cfg if self.resume else resolve_paths(cfg)  # what the actors must find
         self.cfg = cfg
         self.preferences = cfg.runtime.reward == "preferences"
         self.human = self.preferences and cfg.teacher.kind == "human"
-        self.obs_space, self.act_space, self.segment_length = preflight(
-            cfg
-        )  # bad input fails before anything is created
+        # bad input fails before anything is created
+        self.obs_space, self.act_space, self.segment_length = preflight(cfg)
         name = f"{cfg.env.id}-{cfg.learner.algo}-{'prefs' if self.preferences else 'true'}"
         self.tracker = MlflowTracker(cfg.tracking, name, run_id=resume_run_id)
         self.run_id = self.tracker.run_id
@@ -115,8 +84,11 @@ class PreferenceRun:
             self.run_dir = Path(cfg.runtime.runs_dir) / self.run_id
             self.run_dir.mkdir(parents=True, exist_ok=False)
             (self.run_dir / "config.yaml").write_text(config_to_yaml(cfg))
+            reused = reuse_labels(cfg, self.run_dir)  # label_schedule.reuse_from
             self.tracker.log_config(cfg.model_dump(mode="json"))  # params + config.yaml, redacted
             self.tracker.set_tags({"rlhp.run_dir": str(self.run_dir.resolve())})
+            if reused:
+                self.tracker.log_metrics({"labels/reused": float(reused)}, step=0)
 
     # ------------------------------------------------------------------ set-up
     def _build(self) -> None:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from rlhp.config import load_config
+from rlhp.runtime.events import Progress
 from rlhp.runtime.loop import PreferenceRun
 
 RESULTS = Path(__file__).parent / "results"
@@ -30,13 +31,11 @@ def run(preset: str, steps: int, seed: int, work: Path) -> dict:
          f"tracking.uri=sqlite:///{work}/mlflow.db", f"runtime.runs_dir={work}/runs"],
     )  # fmt: skip
     t0 = time.perf_counter()
-    last = {}
 
-    def progress(m: dict) -> None:
-        if "global_step" in m and int(m["iteration"]) % 50 == 0:
-            print(f"  {preset} step {int(m['global_step'])}: true return {m['true_episode_return']:.0f}"
-                  f" labels {int(m['labels'])}", flush=True)  # fmt: skip
-        last.update(m)
+    def progress(event) -> None:
+        if isinstance(event, Progress) and event.iteration % 50 == 0:
+            print(f"  {preset} step {event.global_step}: true return {event.true_episode_return:.0f}"
+                  f" labels {event.labels}", flush=True)  # fmt: skip
 
     result = PreferenceRun(cfg).run(progress)
     return {

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rlhp.config import RunConfig
@@ -49,30 +49,31 @@ def warn_about_relative_paths(cfg: RunConfig) -> None:
         )
 
 
-def progress_printer(total_steps: int, every: float = 0.1) -> Callable[[dict], None]:
-    """A progress callback that prints one line per ``every`` of the run (and messages).
+def progress_printer(total_steps: int, every: float = 0.1) -> Callable[[Any], None]:
+    """A progress callback that prints one line per ``every`` of the run (and notices).
 
     Job logs are read by others (``rlhp submit``, the Ray dashboard, ``kubectl logs``): the
     labellers' links, which carry their tokens, are printed only when stdout is a terminal
     (a job run by hand); a log gets their names and the tokens file."""
     from rlhp.feedback_app.links import link_lines, show_links
+    from rlhp.runtime.events import Notice
 
     next_at = [0.0]
     links_here = show_links(sys.stdout)
 
-    def progress(m: dict) -> None:
-        if "message" in m:
-            print(f"job: {m['message']}", flush=True)
-            for line in link_lines(m.get("labeller_links", {})) if links_here else []:
+    def progress(event: Any) -> None:
+        if isinstance(event, Notice):
+            print(f"job: {event.message}", flush=True)
+            for line in link_lines(event.labeller_links) if links_here else []:
                 print(f"job: {line}", flush=True)
             return
-        step = m.get("global_step", 0.0)
+        step = event.global_step
         if step >= next_at[0] or step >= total_steps:
             next_at[0] = step + every * total_steps
             print(
-                f"job: step {int(step)}/{total_steps}  true return "
-                f"{m.get('true_episode_return', float('nan')):.1f}  labels "
-                f"{m.get('labels', 0):.0f}  {m.get('env_steps_per_s', 0):.0f} steps/s",
+                f"job: step {step}/{total_steps}  true return "
+                f"{event.true_episode_return:.1f}  labels {event.labels}  "
+                f"{event.env_steps_per_s:.0f} steps/s",
                 flush=True,
             )
 

@@ -95,6 +95,7 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
     from tqdm import tqdm
 
     from rlhp.feedback_app.links import link_lines, show_links
+    from rlhp.runtime.events import Event, Notice
     from rlhp.runtime.loop import PreferenceRun
     from rlhp.tracking.uri import redact_uri, ui_hint
 
@@ -131,19 +132,19 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
         term.watch(say)  # notable log lines (an actor died, ...) as one rlhp line each
     links_here = show_links(out)  # labellers' links (their tokens) only on a terminal
 
-    def progress(m: dict[str, float]) -> None:
+    def progress(event: Event) -> None:
         # steps, true episode return, env steps/s; labels and predicted episode return (r_hat)
-        if "message" in m:
-            say(f"rlhp: {m['message']}")
-            for line in link_lines(m.get("labeller_links", {})) if links_here else []:  # type: ignore[arg-type]
+        if isinstance(event, Notice):
+            say(f"rlhp: {event.message}")
+            for line in link_lines(event.labeller_links) if links_here else []:
                 say(f"rlhp: {line}")
             return
-        bar.n = min(int(m["global_step"]), cfg.total_steps)
-        postfix = {"ret": f"{m['true_episode_return']:.1f}", "sps": f"{m['env_steps_per_s']:.0f}"}
+        bar.n = min(event.global_step, cfg.total_steps)
+        postfix = {"ret": f"{event.true_episode_return:.1f}", "sps": f"{event.env_steps_per_s:.0f}"}
         if run.preferences:
             postfix |= {
-                "labels": f"{m['labels']:.0f}",
-                "pred_ret": f"{m.get('predicted_episode_return', float('nan')):.1f}",
+                "labels": f"{event.labels}",
+                "pred_ret": f"{event.predicted_episode_return:.1f}",
             }
         with lock:
             bar.set_postfix(postfix, refresh=True)

@@ -9,6 +9,7 @@ import httpx
 
 from rlhp.data.records import SegmentRecord
 from rlhp.feedback_app.loadtest import random_segments
+from rlhp.runtime.events import Notice
 
 ENV_ID = "InvertedPendulum-v5"
 TOKENS = {"tok-alice-0123456789": "alice", "tok-bob-000123456789": "bob"}
@@ -65,10 +66,10 @@ class RunInThread:
         except BaseException as err:
             self.error = err
 
-    def _progress(self, m: dict) -> None:
-        if "message" in m:
-            self.messages.append(m["message"])
-            self.links |= m.get("labeller_links", {})
+    def _progress(self, event) -> None:
+        if isinstance(event, Notice):
+            self.messages.append(event.message)
+            self.links |= event.labeller_links
 
     def link(self, labeller: str = "labeller-1", timeout: float = 120.0) -> str:
         """The link the run announced for ``labeller`` (waits for it)."""

@@ -22,6 +22,7 @@ from rlhp.checkpoints import RewardModelCheckpoint
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
 from rlhp.data.segment_store import SegmentStore
+from rlhp.runtime.events import Progress
 from rlhp.runtime.loop import PreferenceRun
 
 # two rollout workers of one env each: 512 steps per iteration, rollouts stacked by the learner
@@ -59,12 +60,12 @@ def test_killed_worker_and_reward_trainer_lose_no_label(ray_cluster, isolated):
     killed, restarted = [], []
 
     def progress(m):
-        if m.get("iteration") == 4 and not killed:
+        if getattr(m, "iteration", None) == 4 and not killed:
             for actor in (run.workers[0], run.trainer):
                 pid = ray.get(actor.pid.remote())
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
-        if m.get("iteration") == 12 and not restarted:
+        if getattr(m, "iteration", None) == 12 and not restarted:
             restarted.append(ray.get(run.trainer.pid.remote()))
 
     result = run.run(progress)
@@ -112,7 +113,7 @@ def test_stopped_run_resumes_from_its_checkpoint(ray_cluster, isolated, monkeypa
     monkeypatch.setattr(os, "fsync", fsync)
 
     def stop_at_6(m):
-        if m.get("iteration") == 6:
+        if getattr(m, "iteration", None) == 6:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -130,9 +131,7 @@ def test_stopped_run_resumes_from_its_checkpoint(ray_cluster, isolated, monkeypa
     resumed = CheckedRun(cfg, resume_run_id=run.run_id)  # cfg: where to find runs_dir
     assert resumed.run_dir == run.run_dir
     steps = []
-    result = resumed.run(
-        lambda m: steps.append(int(m["global_step"])) if "global_step" in m else None
-    )
+    result = resumed.run(lambda m: steps.append(m.global_step) if isinstance(m, Progress) else None)
     # weights, optimizer state, normalizers, RNG: exactly the checkpoint's (the learner's
     # reward model is not part of it: it is pulled again from the trainer, version -1 first)
     assert_same_state(resumed.restored_learner["learner"], ckpt["learner"]["learner"], "learner")

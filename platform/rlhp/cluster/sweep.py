@@ -304,8 +304,7 @@ def placement_tags(run: Any) -> dict[str, str]:
     from ray.util.placement_group import get_current_placement_group
 
     pg = get_current_placement_group()
-    names = ("learner", "trainer", "labeling", "buffer")
-    actors = [*run.workers, *(a for n in names if (a := getattr(run, n, None)) is not None)]
+    actors = [a for a in run.actors.all() if a is not run.actors.feedback]
     mine = pg.id.hex() if pg is not None else None
     try:
         groups = ray.get(
@@ -336,6 +335,7 @@ def run_trial(
     from ray import tune
 
     from rlhp.provenance import code_version
+    from rlhp.runtime.events import Progress
     from rlhp.runtime.loop import PreferenceRun
 
     trial = Trial(**config["trial"])
@@ -355,17 +355,17 @@ def run_trial(
     checked = []
     t0 = time.time()
 
-    def progress(m: dict[str, Any]) -> None:
-        if not checked:  # the actors exist once the first iteration is reported
+    def progress(event: Any) -> None:
+        if not checked:  # the actors exist once the first event is reported
             checked.append(True)
             run.tracker.set_tags(placement_tags(run))
-        if "global_step" in m:
+        if isinstance(event, Progress):
             tune.report(
                 {
                     "run_id": run.run_id,
-                    "global_step": int(m["global_step"]),
-                    "true_episode_return": float(m["true_episode_return"]),
-                    "labels": int(m["labels"]),
+                    "global_step": event.global_step,
+                    "true_episode_return": event.true_episode_return,
+                    "labels": event.labels,
                     "done_run": False,
                 }
             )

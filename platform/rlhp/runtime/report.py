@@ -1,5 +1,5 @@
 """End-of-run artifacts: evaluation returns, an evaluation video, the learning curve, and
-the final policy and reward model as MLflow models."""
+the final policy and reward model as MLflow models (``report_run`` does all of them)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ import numpy as np
 import torch
 from mlflow import MlflowClient
 
+from rlhp.checkpoints import REWARD_MODEL, RUN_CHECKPOINT, RewardModelCheckpoint
 from rlhp.config import RunConfig
 from rlhp.envs import make_vector_env
 from rlhp.envs.render import record_policy_video
 from rlhp.errors import ConfigError
 from rlhp.nn.acting import TorchPolicyActor
 from rlhp.nn.policies import ActorCritic, build_policy
+from rlhp.preference.ensemble import RewardEnsemble
+from rlhp.preference.networks import InputSpec
+from rlhp.runtime.events import Notice, ProgressFn
+from rlhp.tracking import MlflowTracker
 
 
 def load_policy(cfg: RunConfig, policy_state: dict[str, torch.Tensor]) -> ActorCritic:
@@ -144,3 +149,47 @@ def log_models(client: MlflowClient, run_id: str, models: dict[str, Any], work_d
     from rlhp.tracking.models import log_models as log_safe_models
 
     log_safe_models(client, run_id, models, work_dir)
+
+
+def report_run(
+    cfg: RunConfig,
+    tracker: MlflowTracker,
+    run_dir: Path,
+    spec: InputSpec,
+    policy_state: dict[str, torch.Tensor],
+    global_step: int,
+    progress: ProgressFn,
+) -> float:
+    """Everything a finished run leaves in MLflow: the evaluation return (returned), the
+    evaluation video, the learning curve, the checkpoints, and the policy and reward model
+    as MLflow models."""
+    policy = load_policy(cfg, policy_state)
+    out_dir = run_dir / "report"
+    out_dir.mkdir(exist_ok=True)
+    eval_return = float("nan")
+    if cfg.runtime.eval_episodes:
+        returns = evaluate(cfg, policy, cfg.runtime.eval_episodes)
+        eval_return = float(np.mean(returns))
+        tracker.log_metrics(
+            {"eval/true_return_mean": eval_return, "eval/true_return_std": float(np.std(returns))},
+            step=global_step,
+        )
+    clip = video(cfg, policy, out_dir / "eval.mp4")
+    if isinstance(clip, Path):
+        tracker.log_artifact(clip, "videos")
+    else:
+        progress(Notice(clip))
+    tracker.log_artifact(
+        learning_curve(tracker.client, tracker.run_id, out_dir / "learning_curve.png")
+    )
+    tracker.log_artifact(run_dir / RUN_CHECKPOINT, "checkpoints")
+    models: dict[str, Any] = {"policy": policy}
+    learned = cfg.runtime.reward == "preferences" and cfg.reward_model.kind == "ensemble"
+    saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL) if learned else None
+    if saved is not None:  # (the oracle diagnostic has no network)
+        tracker.log_artifact(run_dir / REWARD_MODEL, "checkpoints")
+        ensemble = RewardEnsemble(spec, cfg.reward_model)
+        ensemble.load_state_dict(saved.model)
+        models["reward_model"] = ensemble.members
+    log_models(tracker.client, tracker.run_id, models, out_dir)
+    return eval_return

@@ -1,0 +1,39 @@
+"""The driver's own metrics per learner iteration, beside the learner's: training return on
+the true reward (never seen by the learner in preference mode), throughput."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rlhp.algos.rollout import Rollout
+
+
+class IterationMetrics:
+    """Keeps the last ``window`` finished training episodes' true returns."""
+
+    def __init__(self, steps_per_iteration: int, window: int = 100) -> None:
+        self.steps_per_iteration = steps_per_iteration
+        self.recent: deque[float] = deque(maxlen=window)
+
+    def add(self, rollouts: Sequence[Rollout]) -> None:
+        for r in rollouts:
+            self.recent.extend(r.episode_returns)
+
+    @property
+    def mean_recent_return(self) -> float:
+        return float(np.mean(self.recent)) if self.recent else float("nan")
+
+    def of(self, update: dict[str, Any], started_at: float) -> dict[str, float]:
+        """The learner's metrics of ``update`` and the driver's, for an iteration begun at
+        ``started_at`` (time.time())."""
+        learner = update["metrics"]
+        return dict(learner) | {
+            "true_episode_return": self.mean_recent_return,
+            "env_steps_per_s": self.steps_per_iteration / (time.time() - started_at),
+            "learner_updates_per_s": 1.0 / max(learner["learner_update_s"], 1e-9),
+        }

@@ -1,0 +1,152 @@
+"""The preference side of the loop, seen from the driver: labelling rounds and reward-model
+fits run beside the policy process as fire-and-poll actor calls, so nothing waits for a
+label (Christiano et al. 2017, section 2.1: "these processes run asynchronously").
+
+``PreferenceProcess`` holds the calls in flight and the newest reward model (an object
+reference every learner update reads), and hands the driver the metrics they produced.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+
+from rlhp.config import RunConfig
+from rlhp.runtime.calls import finished, retry
+from rlhp.runtime.events import Notice, ProgressFn
+
+
+class PreferenceProcess:
+    """Labelling and reward fitting for one run (``labeling``, ``trainer``: actor handles;
+    ``feedback``: the feedback actor when people label)."""
+
+    def __init__(self, cfg: RunConfig, labeling: Any, trainer: Any, feedback: Any = None) -> None:
+        self.cfg, self.labeling, self.trainer, self.feedback = cfg, labeling, trainer, feedback
+        self.attempts = cfg.runtime.max_actor_restarts
+        self.reward_ref: ray.ObjectRef | None = None  # the newest reward model's state
+        self.version = -1
+        self.labels = 0  # stored, as last reported
+        self._label_time: dict[int, float] = {}  # version -> newest label it was fitted on
+        self._used: set[int] = set()
+        self._metrics: dict[str, float] = {}
+        self._round: ray.ObjectRef | None = None
+        self._fit: ray.ObjectRef | None = None
+
+    # ------------------------------------------------------------------ before RL
+    def resume(self) -> None:
+        """A resumed run: the trainer reloaded its last saved reward model."""
+        state = retry(lambda: self.trainer.state.remote(), self.attempts)
+        self.reward_ref, self.version = ray.put(state), state["version"]
+        self.labels = retry(lambda: self.labeling.asked.remote(), self.attempts)
+
+    def initial(
+        self,
+        buffer_size: Callable[[], int],
+        sample_random: Callable[[], None],
+        progress: ProgressFn,
+    ) -> None:
+        """Section 2.2.4 / appendix A: the first labels come from the random policy's
+        segments (the first rollout's, and ``sample_random`` more rollouts of it until
+        ``label_schedule.initial_segments_per_label`` segments per initial label are in the
+        buffer); the reward model is (pre)trained on them before RL starts. With people
+        labelling, this waits for them."""
+        schedule = self.cfg.label_schedule
+        want = math.ceil(schedule.initial_segments_per_label * schedule.initial_labels)
+        while buffer_size() < want:
+            sample_random()
+        if self.feedback is not None:
+            self._wait_for_people(progress)
+        while ray.get(self.labeling.round.remote(0, None))["new"] > 0:
+            pass
+        fit = ray.get(self.trainer.fit_round.remote(schedule.pretrain_epochs or None))
+        if fit is not None:
+            self._on_fit(fit)
+        self.labels = retry(lambda: self.labeling.asked.remote(), self.attempts)
+
+    def _wait_for_people(self, progress: ProgressFn) -> None:
+        target = self.cfg.label_schedule.initial_labels
+        ray.get(  # the page says RL starts after these labels
+            self.feedback.set_progress.remote(
+                {"total_steps": float(self.cfg.total_steps), "initial_labels": float(target)}
+            )
+        )
+        shown = -1
+        while (stored := ray.get(self.labeling.asked.remote())) < target:
+            ray.get(self.labeling.round.remote(0, None))  # keeps the people's queue topped up
+            if stored != shown:
+                progress(Notice(f"waiting for people: {stored}/{target} initial labels"))
+                shown = stored
+            time.sleep(1.0)
+
+    # ------------------------------------------------------------------ during RL
+    def poll(self, global_step: int) -> None:
+        """Collect the finished labelling round and fit, start the next ones; never blocks.
+        An actor that died is restarted by Ray and reloads its own state (the label store,
+        the last saved reward model), so a lost call is simply issued again."""
+        if finished(self._round):
+            try:
+                out = ray.get(self._round)
+                self.labels = int(out["asked"])
+                self._metrics |= {
+                    k: v for k, v in out.items() if k.startswith(("query/", "human/"))
+                }
+            except RayActorError:
+                pass
+            self._round = None
+        if self._round is None:
+            self._round = self.labeling.round.remote(global_step, self.reward_ref)
+        if finished(self._fit):
+            try:
+                fit = ray.get(self._fit)
+                if fit is not None:
+                    self._on_fit(fit)
+            except RayActorError:
+                pass
+            self._fit = None
+        if self._fit is None:
+            self._fit = self.trainer.fit_round.remote()
+
+    def _on_fit(self, fit: dict[str, Any]) -> None:
+        self.reward_ref = ray.put(fit["state"])
+        self.version = fit["state"]["version"]
+        self._label_time[self.version] = fit["newest_label_time"]
+        self._metrics |= fit["metrics"]
+
+    def metrics(self, used_version: int) -> dict[str, float]:
+        """The metrics gathered since the last call, the label count, and, on the first
+        update that used reward model ``used_version``, the label-to-policy latency (newest
+        label it was fitted on -> the policy update using it)."""
+        out, self._metrics = self._metrics, {}
+        if used_version >= 0 and used_version not in self._used:
+            self._used.add(used_version)
+            now = time.time()
+            out["label_to_policy_latency_s"] = now - self._label_time.get(used_version, now)
+        return out | {"labels": float(self.labels), "reward_model_version": float(self.version)}
+
+    def tell_people(self, global_step: int, predicted_return: float) -> None:
+        """What the labelling page shows as the run's progress (people labelling only)."""
+        if self.feedback is None:
+            return
+        self.feedback.set_progress.remote(
+            {
+                "global_step": float(global_step),
+                "total_steps": float(self.cfg.total_steps),
+                "labels": float(self.labels),
+                "predicted_episode_return": predicted_return,
+            }
+        )
+
+    def settle(self) -> int:
+        """The round in flight finishes (its labels count); returns the labels stored."""
+        if self._round is not None:
+            try:
+                self.labels = int(ray.get(self._round)["asked"])
+            except RayActorError:
+                self.labels = int(retry(lambda: self.labeling.asked.remote(), 3))
+            self._round = None
+        return self.labels

@@ -67,3 +67,44 @@ def test_no_import_cycles_between_rlhp_modules():
     for module in sorted(graph):
         visit(module, [])
     assert len(done) == len(graph) > 50
+
+
+def _all_imports(path: Path) -> set[str]:
+    """rlhp modules ``path`` imports anywhere, function bodies included."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("rlhp.")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.startswith("rlhp."):
+                found.add(node.module)
+    return found
+
+
+def _package(module: str) -> str:
+    return ".".join(module.split(".")[:2])  # rlhp.runtime.loop -> rlhp.runtime
+
+
+def test_no_cycles_between_rlhp_packages_even_through_function_imports():
+    """A function-local import hides a cycle from import time, not from the design: the
+    packages (and top-level modules) of rlhp form a DAG."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        here = _package(_module_name(path))
+        deps = {_package(m) for m in _all_imports(path)} - {here, "rlhp"}
+        graph.setdefault(here, set()).update(deps)
+    done: set[str] = set()
+
+    def visit(package: str, stack: list[str]) -> None:
+        if package in stack:
+            cycle = [*stack[stack.index(package) :], package]
+            raise AssertionError("package cycle: " + " -> ".join(cycle))
+        if package in done:
+            return
+        for dep in sorted(graph.get(package, ())):
+            visit(dep, [*stack, package])
+        done.add(package)
+
+    for package in sorted(graph):
+        visit(package, [])
+    assert {"rlhp.runtime", "rlhp.actors", "rlhp.config", "rlhp.cli"} <= done

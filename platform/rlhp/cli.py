@@ -13,22 +13,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rlhp.config import add_overrides_argument
 from rlhp.errors import ConfigError
 
 if TYPE_CHECKING:
     from rlhp.config import RunConfig
     from rlhp.terminal import QuietTerminal
-
-
-def add_overrides_argument(
-    p: argparse.ArgumentParser,
-    help: str = "override a config field, e.g. --set learner.algo=trpo (repeatable)",
-) -> None:
-    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``: every command and job that
-    takes config overrides spells them the same way."""
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
-    )
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:

@@ -7,13 +7,14 @@ Invalid input becomes a one-line :class:`~rlhp.errors.ConfigError` naming the fi
 
 from __future__ import annotations
 
+import argparse
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rlhp.algos.config import TrainingConfig
 from rlhp.errors import ConfigError
@@ -24,8 +25,18 @@ from rlhp.preference.config import (
     RewardModelConfig,
     TeacherConfig,
 )
-from rlhp.runtime.config import RuntimeConfig
 from rlhp.tracking.config import TrackingConfig
+
+
+def add_overrides_argument(
+    p: argparse.ArgumentParser,
+    help: str = "override a config field, e.g. --set learner.algo=trpo (repeatable)",
+) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``: every command and job that
+    takes config overrides spells them the same way."""
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
 
 
 def _migrate_feedback_mode(data: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +62,35 @@ def _migrate_feedback_mode(data: dict[str, Any]) -> dict[str, Any]:
             "people label with teacher.kind=human"
         )
     return data
+
+
+class RuntimeConfig(BaseModel):
+    """Actors, placement, checkpoints. Defaults fit a 2-core laptop."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reward: Literal["preferences", "true_reward"] = Field(
+        "preferences",
+        description="preferences: learn r_hat from labels (the paper); true_reward: the env's "
+        "reward, the paper's RL baseline, on the same runtime",
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join (None: RAY_ADDRESS, else start a local one)"
+    )
+    num_rollout_workers: int = Field(1, ge=1, description="rollout actors (each one vector env)")
+    rollout_worker_cpus: float = Field(1.0, gt=0.0, description="CPUs reserved per rollout actor")
+    segment_buffer_capacity: int = Field(
+        5000, ge=2, description="recent segments kept in the ring (count)"
+    )
+    reward_fit_interval_s: float = Field(
+        2.0, ge=0.0, description="pause between reward-model fits when no new label arrived (s)"
+    )
+    checkpoint_every: int = Field(10, ge=1, description="learner iterations between checkpoints")
+    runs_dir: str = Field("rlhp_runs", description="where run directories go")
+    max_actor_restarts: int = Field(
+        3, ge=0, description="times Ray restarts a failed actor before the run fails"
+    )
+    eval_episodes: int = Field(10, ge=0, description="evaluation episodes at the end (0 = none)")
 
 
 class RunConfig(TrainingConfig):

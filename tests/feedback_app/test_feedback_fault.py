@@ -15,10 +15,10 @@ import pytest
 import ray
 from feedback_helpers import RunInThread, free_port, human_run_overrides
 
-from rlhp.actors.feedback import ACTOR_NAMESPACE, feedback_actor_name
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
 from rlhp.data.segment_store import SegmentStore
+from rlhp.feedback_app.backends import ACTOR_NAMESPACE, feedback_actor_name
 
 
 def try_to_answer(client: httpx.Client, token: str) -> str | None:

@@ -31,13 +31,7 @@ from rlhp.feedback_app.server import AppServer
 from rlhp.feedback_app.service import FeedbackService
 from rlhp.feedback_app.tokens import load_or_generate
 
-ACTOR_NAMESPACE = "rlhp"
 _WEB_API = {"api_status", "api_next", "api_answer", "api_clip", "api_health"}
-
-
-def feedback_actor_name(run_id: str) -> str:
-    """The Ray actor name of a run's feedback actor (namespace ``rlhp``)."""
-    return f"rlhp-feedback-{run_id}"
 
 
 def task_description(cfg: RunConfig) -> str:

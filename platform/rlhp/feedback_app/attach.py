@@ -17,7 +17,7 @@ def attach(run_id: str, host: str, port: int) -> tuple[AppServer, dict[str, str]
     server and each labeller's link."""
     import ray
 
-    from rlhp.actors.feedback import ACTOR_NAMESPACE, feedback_actor_name
+    from rlhp.feedback_app.backends import ACTOR_NAMESPACE, feedback_actor_name
 
     try:
         actor = ray.get_actor(feedback_actor_name(run_id), namespace=ACTOR_NAMESPACE)

@@ -9,6 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from rlhp.feedback_app.service import FeedbackService
 
+ACTOR_NAMESPACE = "rlhp"
+
+
+def feedback_actor_name(run_id: str) -> str:
+    """The Ray actor name of a run's feedback actor (namespace ``rlhp``)."""
+    return f"rlhp-feedback-{run_id}"
+
 
 class LocalBackend:
     """Calls the ``FeedbackService`` in this process without blocking the event loop:

@@ -26,7 +26,7 @@ class NamedActorBackend(ActorBackend):
         if self.actor is None:
             import ray
 
-            from rlhp.actors.feedback import ACTOR_NAMESPACE, feedback_actor_name
+            from rlhp.feedback_app.backends import ACTOR_NAMESPACE, feedback_actor_name
 
             self.actor = ray.get_actor(feedback_actor_name(self.run_id), namespace=ACTOR_NAMESPACE)
         return await super().call(method, *args)
@@ -41,7 +41,7 @@ def deploy(run_id: str, host: str, port: int) -> str:
     import ray
     from ray import serve
 
-    from rlhp.actors.feedback import ACTOR_NAMESPACE, feedback_actor_name
+    from rlhp.feedback_app.backends import ACTOR_NAMESPACE, feedback_actor_name
 
     actor = ray.get_actor(feedback_actor_name(run_id), namespace=ACTOR_NAMESPACE)
     limits = ray.get(actor.request_limits.remote())  # the run's limits, in Serve too

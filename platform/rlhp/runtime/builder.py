@@ -19,7 +19,7 @@ import gymnasium as gym
 import ray
 from ray.exceptions import RayActorError
 
-from rlhp.actors.feedback import ACTOR_NAMESPACE, FeedbackActor, feedback_actor_name
+from rlhp.actors.feedback import FeedbackActor
 from rlhp.actors.labeling import Labeling
 from rlhp.actors.learner import LearnerActor
 from rlhp.actors.reward_trainer import RewardTrainer
@@ -28,6 +28,7 @@ from rlhp.actors.segment_buffer import SegmentBuffer
 from rlhp.checkpoints import REWARD_MODEL
 from rlhp.config import RunConfig
 from rlhp.errors import ConfigError
+from rlhp.feedback_app.backends import ACTOR_NAMESPACE, feedback_actor_name
 from rlhp.preference.networks import InputSpec
 from rlhp.runtime.cluster import gpu_options
 

@@ -86,12 +86,13 @@ def run_preset(preset: str, description: str, argv: list[str] | None = None) -> 
     from rlhp.config import load_config
     from rlhp.errors import ConfigError
     from rlhp.runtime.loop import PreferenceRun
+    from rlhp.runtime.phases import PhaseClock, process_start_time
     from rlhp.tracking.uri import redact_uri
 
     try:
         cfg = load_config(preset, args.overrides)
         warn_about_relative_paths(cfg)
-        run = PreferenceRun(cfg)
+        run = PreferenceRun(cfg, started_at=process_start_time())
         print(
             f"job: run {run.run_id}: {preset}, {cfg.learner.algo.upper()} on {cfg.env.id}, "
             f"{cfg.total_steps} steps; MLflow {redact_uri(cfg.tracking.uri)}; run dir "
@@ -105,7 +106,7 @@ def run_preset(preset: str, description: str, argv: list[str] | None = None) -> 
     print(
         f"job: done. run {result.run_id}: {result.global_step} steps, {result.labels} labels, "
         f"recent true return {result.mean_recent_return:.1f}, evaluation return "
-        f"{result.eval_return:.1f}",
+        f"{result.eval_return:.1f}; time: {PhaseClock.of(result.phases).summary()}",
         flush=True,
     )
     return 0

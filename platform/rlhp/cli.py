@@ -87,10 +87,11 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
     from rlhp.feedback_app.links import link_lines, show_links
     from rlhp.runtime.events import Event, Notice
     from rlhp.runtime.loop import PreferenceRun
+    from rlhp.runtime.phases import PhaseClock, process_start_time
     from rlhp.tracking.uri import redact_uri, ui_hint
 
     out, err = (term.out, term.err) if term is not None else (sys.stdout, sys.stderr)
-    run = PreferenceRun(cfg, resume_run_id=args.resume)
+    run = PreferenceRun(cfg, resume_run_id=args.resume, started_at=process_start_time())
     cfg = run.cfg
     log = run.run_dir / "train.log"
     if term is not None:
@@ -167,6 +168,7 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
     print(
         f"rlhp: done. run {result.run_id}: {result.global_step} steps, {result.labels} labels, "
         f"recent true return {result.mean_recent_return:.1f}, evaluation return {result.eval_return:.1f}\n"
+        f"      time: {PhaseClock.of(result.phases).summary()}\n"
         f"      watch it: {ui_hint(cfg.tracking.uri)}",
         file=out,
         flush=True,

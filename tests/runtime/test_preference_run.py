@@ -1,23 +1,29 @@
 """The whole loop on a real local Ray cluster: a short synthetic-preference run on
 Pendulum-v1 learns, and MLflow holds the run with its metrics and artifacts."""
 
+import time
+
 import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 from rlhp.config import load_config
+from rlhp.runtime.events import Progress
 from rlhp.runtime.loop import PreferenceRun
+from rlhp.runtime.phases import PHASES
 
 
 @pytest.mark.slow
 def test_synthetic_preferences_beat_the_random_policy(ray_cluster, isolated, monkeypatch):
     cfg = load_config("default", isolated("total_steps=61440", "runtime.eval_episodes=10"))
-    run = PreferenceRun(cfg)
+    t0 = time.time()
+    run = PreferenceRun(cfg, started_at=t0)
     first = []
     result = run.run(
-        lambda m: first.append(m["true_episode_return"]) if "true_episode_return" in m else None
+        lambda m: first.append(m.true_episode_return) if isinstance(m, Progress) else None
     )
+    wall = time.time() - t0
     random_return = first[0]  # episodes of the initial, random policy
     print(
         f"random policy {random_return:.0f}, after {result.global_step} steps: eval {result.eval_return:.0f}"
@@ -46,3 +52,10 @@ def test_synthetic_preferences_beat_the_random_policy(ray_cluster, isolated, mon
     policy = mlflow.pytorch.load_model(f"runs:/{result.run_id}/policy")
     assert sum(p.numel() for p in policy.parameters()) > 0
     assert np.isfinite(result.eval_return)
+    # every second accounted for: the phases add up to the wall time (actor shutdown aside)
+    assert set(result.phases) == set(PHASES)
+    assert all(result.phases[p] > 0 for p in ("ray_start", "actors", "sampling", "learner_update",
+                                              "initial_labels", "evaluation", "mlflow_logging"))  # fmt: skip
+    accounted = sum(result.phases.values())
+    assert 0.9 * wall <= accounted <= wall, (accounted, wall, result.phases)
+    assert r.data.metrics["time/total_s"] == pytest.approx(accounted)

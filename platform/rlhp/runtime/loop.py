@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from rlhp.runtime.calls import retry
 from rlhp.runtime.cluster import connect
 from rlhp.runtime.events import Notice, Progress, ProgressFn, ignore
 from rlhp.runtime.metrics import IterationMetrics
+from rlhp.runtime.phases import PhaseClock
 from rlhp.runtime.preferences import PreferenceProcess
 from rlhp.runtime.preflight import preflight, resolve_paths, reuse_labels
 from rlhp.tracking import MlflowTracker
@@ -47,12 +48,20 @@ class RunResult:
     labels: int
     mean_recent_return: float
     eval_return: float = float("nan")
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (PHASES)
 
 
 class PreferenceRun:
-    """One rlhp run, new or resumed (``resume_run_id``)."""
+    """One rlhp run, new or resumed (``resume_run_id``). ``started_at``: when the process
+    that runs it started (``phases.process_start_time()``), so its start-up is counted."""
 
-    def __init__(self, cfg: RunConfig | None, resume_run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig | None,
+        resume_run_id: str | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        started_at = time.time() if started_at is None else started_at
         if cfg is None and resume_run_id is None:
             raise ConfigError("resume: give a config for a new run, or a run id to resume")
         self.resume = resume_run_id is not None
@@ -92,6 +101,8 @@ class PreferenceRun:
         self.iteration, self.global_step, self.wall_s = 0, 0, 0.0
         self.last_checkpoint: RunCheckpoint | None = None
         self.t_start = time.time()
+        self.clock = PhaseClock()
+        self.clock.add("startup", time.time() - started_at)
 
     def run(self, progress: ProgressFn = ignore) -> RunResult:
         """Build the actors, run to ``total_steps``, report; Ctrl-C checkpoints and re-raises.
@@ -122,21 +133,25 @@ class PreferenceRun:
         self._restore()
         self.t_start = time.time()
         prefs, cfg = self.prefs, self.cfg
-        policy_state = retry(lambda: self.learner.policy_state.remote(), self.attempts)
-        rollouts = self._sample(ray.put(policy_state), self.iteration)
+        clock = self.clock
+        with clock.phase("first_rollout"):
+            policy_state = retry(lambda: self.learner.policy_state.remote(), self.attempts)
+            rollouts = self._sample(ray.put(policy_state), self.iteration)
         if prefs is not None:
-            resumed = (self.run_dir / REWARD_MODEL).exists()  # the trainer reloaded it
-            if resumed:
-                prefs.resume()
-            else:
-                prefs.initial(self._buffer_size, self._sample_random, progress)
+            with clock.phase("initial_labels"):
+                if (self.run_dir / REWARD_MODEL).exists():  # resumed: the trainer reloaded it
+                    prefs.resume()
+                else:
+                    prefs.initial(self._buffer_size, self._sample_random, progress)
         metrics = IterationMetrics(self.steps_per_iteration)
         try:
             while self.iteration < self.num_iterations:
                 t_iter = time.time()
+                booked = clock.total
                 if prefs is not None:
                     prefs.poll(self.global_step)
-                out = self._update(rollouts, prefs.reward_ref if prefs else None)
+                with clock.phase("learner_update"):
+                    out = self._update(rollouts, prefs.reward_ref if prefs else None)
                 if out is None:  # the learner died: rolled back to the last checkpoint
                     policy_state = retry(lambda: self.learner.policy_state.remote(), self.attempts)
                     rollouts = self._sample(ray.put(policy_state), self.iteration)
@@ -145,7 +160,8 @@ class PreferenceRun:
                 policy_state, policy_ref = out["policy_state"], ray.put(out["policy_state"])
                 metrics.add(rollouts)
                 if self.iteration < self.num_iterations:
-                    rollouts = self._sample(policy_ref, out["policy_version"])
+                    with clock.phase("sampling"):
+                        rollouts = self._sample(policy_ref, out["policy_version"])
                 logged = metrics.of(out, t_iter)
                 if prefs is not None:
                     logged |= prefs.metrics(out["reward_version"])
@@ -155,24 +171,31 @@ class PreferenceRun:
                 self.tracker.log_metrics(logged, step=self.global_step)
                 progress(self._progress(logged))
                 if self.iteration % cfg.runtime.checkpoint_every == 0:
-                    self._checkpoint()
+                    with clock.phase("checkpoints"):
+                        self._checkpoint()
+                clock.add("driver", time.time() - t_iter - (clock.total - booked))
             labels = prefs.settle() if prefs is not None else 0
         except KeyboardInterrupt:
             self._checkpoint()
             raise
-        self._checkpoint()
+        with clock.phase("checkpoints"):
+            self._checkpoint()
         eval_return = self._report(policy_state, progress)
+        self.tracker.log_metrics(clock.metrics(), step=self.global_step)
         return RunResult(self.run_id, self.run_dir, self.global_step, labels,
-                         metrics.mean_recent_return, eval_return)  # fmt: skip
+                         metrics.mean_recent_return, eval_return, dict(clock.seconds))  # fmt: skip
 
     # ------------------------------------------------------------------ set-up
     def _build(self, progress: ProgressFn) -> None:
         cfg = self.cfg
-        connect(cfg.runtime.ray_address)
+        with self.clock.phase("ray_start"):
+            connect(cfg.runtime.ray_address)
         layout = RunLayout(
             cfg, self.run_id, self.run_dir, self.obs_space, self.act_space, self.segment_length
         )
-        self.actors = actors = build_actors(layout)
+        with self.clock.phase("actors"):
+            self.actors = actors = build_actors(layout)
+            ray.get([a.__ray_ready__.remote() for a in actors.all()])
         self.workers, self.learner, self.trainer = actors.workers, actors.learner, actors.trainer
         self.attempts = cfg.runtime.max_actor_restarts
         if self.preferences:
@@ -267,4 +290,4 @@ class PreferenceRun:
         from rlhp.runtime.report import report_run
 
         return report_run(self.cfg, self.tracker, self.run_dir, self.spec, policy_state,
-                          self.global_step, progress)  # fmt: skip
+                          self.global_step, progress, self.clock)  # fmt: skip

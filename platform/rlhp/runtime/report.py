@@ -22,6 +22,7 @@ from rlhp.nn.policies import ActorCritic, build_policy
 from rlhp.preference.ensemble import RewardEnsemble
 from rlhp.preference.networks import InputSpec
 from rlhp.runtime.events import Notice, ProgressFn
+from rlhp.runtime.phases import PhaseClock
 from rlhp.tracking import MlflowTracker
 
 
@@ -159,37 +160,41 @@ def report_run(
     policy_state: dict[str, torch.Tensor],
     global_step: int,
     progress: ProgressFn,
+    clock: PhaseClock | None = None,
 ) -> float:
     """Everything a finished run leaves in MLflow: the evaluation return (returned), the
     evaluation video, the learning curve, the checkpoints, and the policy and reward model
-    as MLflow models."""
+    as MLflow models. ``clock`` books the time of each (evaluation, video, mlflow_logging)."""
+    clock = clock or PhaseClock()
     policy = load_policy(cfg, policy_state)
     out_dir = run_dir / "report"
     out_dir.mkdir(exist_ok=True)
     eval_return = float("nan")
     if cfg.runtime.eval_episodes:
-        returns = evaluate(cfg, policy, cfg.runtime.eval_episodes)
+        with clock.phase("evaluation"):
+            returns = evaluate(cfg, policy, cfg.runtime.eval_episodes)
         eval_return = float(np.mean(returns))
         tracker.log_metrics(
             {"eval/true_return_mean": eval_return, "eval/true_return_std": float(np.std(returns))},
             step=global_step,
         )
-    clip = video(cfg, policy, out_dir / "eval.mp4")
+    with clock.phase("video"):
+        clip = video(cfg, policy, out_dir / "eval.mp4")
     if isinstance(clip, Path):
         tracker.log_artifact(clip, "videos")
     else:
         progress(Notice(clip))
-    tracker.log_artifact(
-        learning_curve(tracker.client, tracker.run_id, out_dir / "learning_curve.png")
-    )
-    tracker.log_artifact(run_dir / RUN_CHECKPOINT, "checkpoints")
-    models: dict[str, Any] = {"policy": policy}
-    learned = cfg.runtime.reward == "preferences" and cfg.reward_model.kind == "ensemble"
-    saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL) if learned else None
-    if saved is not None:  # (the oracle diagnostic has no network)
-        tracker.log_artifact(run_dir / REWARD_MODEL, "checkpoints")
-        ensemble = RewardEnsemble(spec, cfg.reward_model)
-        ensemble.load_state_dict(saved.model)
-        models["reward_model"] = ensemble.members
-    log_models(tracker.client, tracker.run_id, models, out_dir)
+    with clock.phase("mlflow_logging"):
+        curve = learning_curve(tracker.client, tracker.run_id, out_dir / "learning_curve.png")
+        tracker.log_artifact(curve)
+        tracker.log_artifact(run_dir / RUN_CHECKPOINT, "checkpoints")
+        models: dict[str, Any] = {"policy": policy}
+        learned = cfg.runtime.reward == "preferences" and cfg.reward_model.kind == "ensemble"
+        saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL) if learned else None
+        if saved is not None:  # (the oracle diagnostic has no network)
+            tracker.log_artifact(run_dir / REWARD_MODEL, "checkpoints")
+            ensemble = RewardEnsemble(spec, cfg.reward_model)
+            ensemble.load_state_dict(saved.model)
+            models["reward_model"] = ensemble.members
+        log_models(tracker.client, tracker.run_id, models, out_dir)
     return eval_return

@@ -91,6 +91,15 @@ class RuntimeConfig(BaseModel):
         3, ge=0, description="times Ray restarts a failed actor before the run fails"
     )
     eval_episodes: int = Field(10, ge=0, description="evaluation episodes at the end (0 = none)")
+    # Not in the paper (which samples and updates in turn): the workers collect the next
+    # rollout with the current policy while the learner updates on the last one. The batch
+    # is then one policy version old; PPO's and TRPO's importance ratio against the
+    # behaviour log-probabilities (recorded by the workers) corrects for it.
+    overlap_sampling: bool = Field(
+        False,
+        description="sample the next rollout during the learner's update (policy lag of one "
+        "iteration); off: sample and update in turn",
+    )
 
 
 class RunConfig(TrainingConfig):

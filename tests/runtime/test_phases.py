@@ -18,7 +18,9 @@ def test_phases_add_up_and_unknown_ones_are_refused():
     assert clock.total == pytest.approx(clock.seconds["sampling"] + 1.5)
     assert clock.metrics()["time/learner_update_s"] == 1.5
     assert set(clock.metrics()) == {f"time/{p}_s" for p in PHASES} | {"time/total_s"}
-    assert PhaseClock.of({"sampling": 2.0, "video": 0.01}).summary() == "sampling 2.0 s; total 2.0 s"
+    assert (
+        PhaseClock.of({"sampling": 2.0, "video": 0.01}).summary() == "sampling 2.0 s; total 2.0 s"
+    )
     assert PhaseClock.of(clock.seconds).total == pytest.approx(clock.total)
     with pytest.raises(KeyError, match="unknown phase 'lunch'"):
         clock.add("lunch", 1.0)

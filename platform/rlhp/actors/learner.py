@@ -62,8 +62,10 @@ class LearnerActor:
             self.reward_model.load_state_dict(reward_state)
             self.reward_version = reward_state["version"]
         rollout = concat_rollouts(rollouts)
+        lag = self.learner.policy_version - rollout.policy_version  # 1: runtime.overlap_sampling
         r_model = self.learner.model_rewards(rollout)  # r_hat, computed once
         _, metrics = self.learner.update(rollout, r_model)
+        metrics["policy_lag"] = float(lag)
         metrics["learner_update_s"] = time.perf_counter() - t0
         if self.reward_model is not None:
             metrics |= self._predicted_returns(rollout, r_model)

@@ -34,6 +34,7 @@ class Rollout:
     episode_returns: list[float] = field(default_factory=list)
     episode_lengths: list[int] = field(default_factory=list)
     segments: list[SegmentRecord] = field(default_factory=list)
+    policy_version: int = 0  # of the policy that acted (the oldest, when stacked)
 
     @property
     def num_steps(self) -> int:
@@ -136,6 +137,7 @@ class RolloutCollector:
             ep_returns,
             ep_lengths,
             segments,
+            policy_version,
         )
 
 
@@ -155,4 +157,5 @@ def concat_rollouts(rollouts: list[Rollout]) -> Rollout:
         episode_returns=[x for r in rollouts for x in r.episode_returns],
         episode_lengths=[x for r in rollouts for x in r.episode_lengths],
         segments=[s for r in rollouts for s in r.segments],
+        policy_version=min(r.policy_version for r in rollouts),
     )

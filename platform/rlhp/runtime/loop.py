@@ -136,7 +136,8 @@ class PreferenceRun:
         clock = self.clock
         with clock.phase("first_rollout"):
             policy_state = retry(lambda: self.learner.policy_state.remote(), self.attempts)
-            rollouts = self._sample(ray.put(policy_state), self.iteration)
+            policy = (ray.put(policy_state), self.iteration)  # (weights, version) sampled with
+            rollouts = self._sample(*policy)
         if prefs is not None:
             with clock.phase("initial_labels"):
                 if (self.run_dir / REWARD_MODEL).exists():  # resumed: the trainer reloaded it
@@ -150,18 +151,27 @@ class PreferenceRun:
                 booked = clock.total
                 if prefs is not None:
                     prefs.poll(self.global_step)
+                behind = policy  # runtime.overlap_sampling: the next rollout starts now
+                ahead = None
+                if cfg.runtime.overlap_sampling and self.iteration + 1 < self.num_iterations:
+                    ahead = self._start_sampling(*behind)
                 with clock.phase("learner_update"):
                     out = self._update(rollouts, prefs.reward_ref if prefs else None)
                 if out is None:  # the learner died: rolled back to the last checkpoint
                     policy_state = retry(lambda: self.learner.policy_state.remote(), self.attempts)
-                    rollouts = self._sample(ray.put(policy_state), self.iteration)
+                    policy = (ray.put(policy_state), self.iteration)
+                    rollouts = self._sample(*policy)
                     continue
                 self.iteration, self.global_step = self.iteration + 1, out["global_step"]
-                policy_state, policy_ref = out["policy_state"], ray.put(out["policy_state"])
+                policy_state = out["policy_state"]
+                policy = (ray.put(policy_state), out["policy_version"])
                 metrics.add(rollouts)
                 if self.iteration < self.num_iterations:
                     with clock.phase("sampling"):
-                        rollouts = self._sample(policy_ref, out["policy_version"])
+                        if ahead is not None:  # one version behind; the PPO/TRPO ratio corrects
+                            rollouts = self._collect(ahead, *behind)
+                        else:
+                            rollouts = self._sample(*policy)
                 logged = metrics.of(out, t_iter)
                 if prefs is not None:
                     logged |= prefs.metrics(out["reward_version"])
@@ -232,9 +242,16 @@ class PreferenceRun:
 
     # ------------------------------------------------------------------ the policy process
     def _sample(self, policy_ref: ray.ObjectRef, version: int) -> list[Rollout]:
-        """One rollout from every worker, in parallel; a worker that dies is restarted by
-        Ray and asked again."""
-        refs = [w.sample.remote(policy_ref, version) for w in self.workers]
+        """One rollout from every worker, in parallel (blocks until all are back)."""
+        return self._collect(self._start_sampling(policy_ref, version), policy_ref, version)
+
+    def _start_sampling(self, policy_ref: ray.ObjectRef, version: int) -> list[ray.ObjectRef]:
+        return [w.sample.remote(policy_ref, version) for w in self.workers]
+
+    def _collect(
+        self, refs: list[ray.ObjectRef], policy_ref: ray.ObjectRef, version: int
+    ) -> list[Rollout]:
+        """The rollouts of ``refs``; a worker that died is restarted by Ray and asked again."""
         rollouts = []
         for w, ref in zip(self.workers, refs, strict=True):
             try:

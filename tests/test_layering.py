@@ -76,8 +76,7 @@ def _all_imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("rlhp.")}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.startswith("rlhp."):
-                found.add(node.module)
+            found |= {node.module} if node.module.startswith("rlhp.") else set()
     return found
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from rlhp.data.records import SegmentRecord
+from rlhp.data.segment_store import SegmentStore
 from rlhp.envs import EnvConfig, SegmentCutter, make_vector_env, segment_length
-from rlhp.envs.render import observations_from_states
+from rlhp.envs.render import ClipRenderer, observations_from_states
 
 
 def _collect(cfg: EnvConfig, steps: int, length: int) -> tuple[list[SegmentRecord], dict]:
@@ -75,8 +76,8 @@ def test_atari_segments_keep_the_agent_frames() -> None:
     assert len(records) == 2 * 2
     for rec in records:
         frames = rec.render_state["frames"]
-        assert frames.shape == (25, 84, 84, 3) and frames.dtype == np.uint8
-        np.testing.assert_array_equal(frames[..., 0], rec.obs[:, -1])
+        assert frames.shape == (25, 84, 84) and frames.dtype == np.uint8  # grey, as the agent
+        np.testing.assert_array_equal(frames, rec.obs[:, -1])
         assert rec.obs.shape == (25, 4, 84, 84)
 
 
@@ -97,3 +98,32 @@ def test_segments_never_span_a_termination() -> None:
         np.testing.assert_array_equal(rec.obs, stream["obs"][t0 : t0 + length, env_idx])
         # an episode may end at the segment's last step, never inside it
         assert not stream["done"][t0 : t0 + length - 1, env_idx].any()
+
+
+def test_classic_control_segments_keep_the_state_and_render_it_on_demand() -> None:
+    cfg = EnvConfig(id="Pendulum-v1", num_envs=1, render_clips=True)
+    records, _ = _collect(cfg, steps=40, length=20)
+    rec = records[0]
+    state = rec.render_state["state"]
+    assert set(rec.render_state) == {"state"} and state.shape == (20, 2)  # θ, θ'
+    np.testing.assert_allclose(np.cos(state[:, 0]), rec.obs[:, 0], atol=1e-6)  # obs: cos θ
+    frames = ClipRenderer(cfg).frames(rec)
+    assert frames.ndim == 4 and frames.shape[-1] == 3 and frames.dtype == np.uint8
+    assert frames.std() > 0  # a drawn pendulum, not a blank canvas
+
+
+@pytest.mark.parametrize(
+    ("env_id", "length"), [("Pendulum-v1", 30), ("Hopper-v5", 50), ("ALE/Pong-v5", 25)]
+)
+def test_a_labelled_segment_costs_at_most_50_kb_on_disk(tmp_path, env_id, length) -> None:
+    fixed = env_id == "Hopper-v5"  # as the MuJoCo presets: no early ends cut segments short
+    cfg = EnvConfig(id=env_id, num_envs=1, render_clips=True, fixed_length_episodes=fixed)
+    records, _ = _collect(cfg, steps=20 * length + 1, length=length)
+    records = records[:20]
+    store = SegmentStore(100, tmp_path)
+    store.add(records)
+    store.pin([r.segment_id for r in records])
+    on_disk = sum(f.stat().st_size for f in tmp_path.glob("pinned-*.arrow"))
+    assert on_disk / len(records) <= 50_000, f"{env_id}: {on_disk / len(records):.0f} B/segment"
+    back = SegmentStore(100, tmp_path).get([records[3].segment_id])[0]  # compressed, read back
+    np.testing.assert_array_equal(back.obs, records[3].obs)

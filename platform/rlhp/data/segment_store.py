@@ -354,8 +354,10 @@ class SegmentStore:
 
 
 def _ipc_file(table: pa.Table) -> bytes:
-    """``table`` as the bytes of an Arrow IPC file (what a pinned file holds)."""
+    """``table`` as the bytes of an Arrow IPC file, zstd-compressed (what a pinned file
+    holds; readers decompress transparently)."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
+    options = pa.ipc.IpcWriteOptions(compression="zstd")  # frames and states compress well
+    with pa.ipc.new_file(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()

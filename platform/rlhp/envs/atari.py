@@ -178,7 +178,8 @@ class AtariPaperVectorEnv(VectorEnv):
         return obs, rewards, terminations, truncations, infos
 
     def render_state(self, obs: np.ndarray, infos: dict[str, Any]) -> dict[str, np.ndarray]:
-        """The newest (masked) agent frame of ``obs`` as RGB: ``frames`` [N, 84, 84, 3].
+        """The newest (masked) agent frame of ``obs``, grey: ``frames`` [N, 84, 84] uint8
+        (the clip renderer makes it RGB; one channel is a third of the bytes).
 
         Clips show the agent's own 84x84 frames, not the emulator's 210x160 colour screen:
         the native vector env exposes no per-env screen, the frames are already masked, and
@@ -186,7 +187,7 @@ class AtariPaperVectorEnv(VectorEnv):
         """
         del infos
         newest = obs[:, -1]
-        return {"frames": np.repeat(newest[..., None], 3, axis=-1)}
+        return {"frames": np.ascontiguousarray(newest)}
 
     def close_extras(self, **kwargs: Any) -> None:
         """Stop the native emulator threads."""

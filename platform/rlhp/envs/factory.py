@@ -23,6 +23,7 @@ import inspect
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 from gymnasium.vector import VectorEnv
 
@@ -181,6 +182,17 @@ def make_single_env(cfg: EnvConfig, render_mode: str | None = None, **extra: Any
     return env if spec.additional_wrappers else env.unwrapped
 
 
+def has_replayable_state(env: gym.Env) -> bool:
+    """Whether ``env`` draws its frames from a small ``state`` array one can set again
+    (gymnasium's classic control: Pendulum, CartPole, Acrobot, MountainCar), so a clip is
+    kept as that state per step and rendered only when shown, not as raw frames."""
+    unwrapped = env.unwrapped
+    if not type(unwrapped).__module__.startswith("gymnasium.envs.classic_control"):
+        return False
+    env.reset(seed=0)
+    return isinstance(getattr(unwrapped, "state", None), np.ndarray | tuple)
+
+
 def _make_python(cfg: EnvConfig, spec: EnvSpec) -> SameStepVectorEnv:
     time_limit = cfg.episode_steps or spec.max_episode_steps
     if cfg.fixed_length_episodes and time_limit is None:
@@ -189,10 +201,12 @@ def _make_python(cfg: EnvConfig, spec: EnvSpec) -> SameStepVectorEnv:
             "registers no max_episode_steps; set env.episode_steps (agent steps)"
         )
     probe = make_single_env(cfg)
-    # MuJoCo envs keep qpos/qvel per step and render only clips that are shown; other envs
-    # have no state to replay, so they render frames while stepping when clips are wanted.
+    # MuJoCo envs keep qpos/qvel per step and classic control its state vector, and render
+    # only clips that are shown; other envs have no state to replay, so they render frames
+    # while stepping when clips are wanted.
     physics = hasattr(probe.unwrapped, "data") and hasattr(probe.unwrapped, "set_state")
-    record_frames = cfg.render_clips and not physics
+    state = not physics and has_replayable_state(probe)
+    record_frames = cfg.render_clips and not physics and not state
     if record_frames:
         probe.close()
         probe = make_single_env(cfg, render_mode="rgb_array")
@@ -207,6 +221,7 @@ def _make_python(cfg: EnvConfig, spec: EnvSpec) -> SameStepVectorEnv:
         termination_penalty=cfg.termination_penalty,
         record_physics=cfg.render_clips and physics,
         record_frames=record_frames,
+        record_state=cfg.render_clips and state,
         dt=dt,
     )
 

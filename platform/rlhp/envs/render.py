@@ -142,15 +142,14 @@ class ClipRenderer:
 
     def _replay_env(self) -> gym.Env:
         if self._env is None:
-            ensure_gl_backend()
-            self._env = make_single_env(
-                self.cfg,
-                render_mode="rgb_array",
-                width=self.cfg.clip_width,
-                height=self.cfg.clip_height,
+            if self._physics:
+                ensure_gl_backend()
+            size = {"width": self.cfg.clip_width, "height": self.cfg.clip_height}
+            self._env = make_single_env(  # classic control draws at its own fixed size
+                self.cfg, render_mode="rgb_array", **(size if self._physics else {})
             )
             self._env.reset(seed=0)
-            if not self.cfg.clip_high_quality:
+            if self._physics and not self.cfg.clip_high_quality:
                 _fast_rendering(self._env)
         return self._env
 
@@ -170,6 +169,13 @@ class ClipRenderer:
                 env.unwrapped.set_state(qpos, qvel)  # type: ignore[attr-defined]
                 out.append(env.render())
             return np.stack(out).astype(np.uint8, copy=False)
+        if "state" in state:  # classic control: its renderer draws from unwrapped.state
+            env = self._replay_env()
+            out = []
+            for s in state["state"][:: self.stride]:
+                env.unwrapped.state = np.array(s)  # type: ignore[attr-defined]
+                out.append(env.render())
+            return np.stack(out).astype(np.uint8, copy=False)
         if "frames" in state:
             frames = state["frames"][:: self.stride]
             if frames.ndim == 3:
@@ -177,7 +183,7 @@ class ClipRenderer:
             return upscale(frames.astype(np.uint8, copy=False), self._scale)
         raise ConfigError(
             f"env.render_clips: segment {record.segment_id!r} has no render state "
-            "(qpos/qvel or frames); collect segments with env.render_clips=true"
+            "(qpos/qvel, state or frames); collect segments with env.render_clips=true"
         )
 
     def render_clip(

@@ -52,8 +52,10 @@ class SameStepVectorEnv(VectorEnv):
       return and length of each episode that ended,
 
     and, when ``record_physics`` is on (MuJoCo clips), ``qpos`` [N, nq] and ``qvel`` [N, nv]
-    of the state that produced the returned ``obs``; when ``record_frames`` is on (other
-    envs' clips), ``frames`` [N, H, W, 3] uint8 rendered from that state.
+    of the state that produced the returned ``obs``; when ``record_state`` is on (classic
+    control clips), ``state`` [N, k], the env's own state vector its renderer draws; when
+    ``record_frames`` is on (other envs' clips), ``frames`` [N, H, W, 3] uint8 rendered from
+    that state.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class SameStepVectorEnv(VectorEnv):
         termination_penalty: float = 0.0,
         record_physics: bool = False,
         record_frames: bool = False,
+        record_state: bool = False,
         dt: float,
     ) -> None:
         if not envs:
@@ -76,6 +79,7 @@ class SameStepVectorEnv(VectorEnv):
         self.termination_penalty = float(termination_penalty)
         self.record_physics = record_physics
         self.record_frames = record_frames
+        self.record_state = record_state
         self.dt = dt
         first = envs[0]
         self.single_observation_space = _float32_box(first.observation_space)
@@ -93,7 +97,7 @@ class SameStepVectorEnv(VectorEnv):
         self._batch_shape = (self.num_envs, *self._obs_shape)
         self._t = [0] * self.num_envs
         self._ret = [0.0] * self.num_envs
-        self._record = record_physics or record_frames
+        self._record = record_physics or record_frames or record_state
         self._step_fns = [env.step for env in envs]
         if record_physics:
             self._datas = [env.unwrapped.data for env in envs]  # type: ignore[attr-defined]
@@ -179,6 +183,10 @@ class SameStepVectorEnv(VectorEnv):
                 qvel[i] = data.qvel
             infos["qpos"] = qpos
             infos["qvel"] = qvel
+        if self.record_state:  # classic control: the few numbers its renderer draws from
+            infos["state"] = np.stack(
+                [np.asarray(env.unwrapped.state, dtype=np.float64) for env in self.envs]  # type: ignore[attr-defined]
+            )
         if self.record_frames:
             infos["frames"] = np.stack([env.render() for env in self.envs])
 
@@ -186,7 +194,7 @@ class SameStepVectorEnv(VectorEnv):
         """What a segment keeps per step to be shown later, for the state behind ``obs``."""
         del obs
         state: dict[str, np.ndarray] = {}
-        for key in ("qpos", "qvel", "frames"):
+        for key in ("qpos", "qvel", "state", "frames"):
             if key in infos:
                 state[key] = infos[key]
         return state

@@ -96,8 +96,14 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
     log = run.run_dir / "train.log"
     if term is not None:
         term.move_to(log)
+    teacher = run.cfg.teacher.kind
+    labeler = {
+        "human": "human",
+        "judge": f"AI-judge ({run.cfg.teacher.judge})",
+        "oracle": "synthetic",
+    }
     mode = (
-        ("human preferences" if run.human else "synthetic preferences")
+        f"{labeler.get(teacher, f'simulated-teacher ({teacher})')} preferences"
         if run.preferences
         else "true reward"
     )

@@ -56,7 +56,12 @@ def test_the_terminal_shows_rlhp_lines_and_the_progress_bar_only(default_run):
     for noise in NOISE:
         assert noise not in proc.stdout + proc.stderr, noise
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert lines and all(line.startswith(("rlhp: ", "      watch it: ")) for line in lines), lines
+    assert lines and all(
+        line.startswith(("rlhp: ", "      time: ", "      watch it: ")) for line in lines
+    ), lines
+    # the final summary says where the wall time went, phase by phase
+    (timing,) = [line for line in lines if line.startswith("      time: ")]
+    assert "ray_start" in timing and "learner_update" in timing and "; total " in timing
     for piece in re.split(r"[\r\n]+", proc.stderr):  # progress bar redraws, nothing else
         assert not piece.strip() or re.search(r"\d+/\d+ \[", piece), repr(piece)
     # the full logs are in the run directory, and the first line says where

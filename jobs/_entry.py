@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
-    from rlhp.config import add_overrides_argument
+    from rlhp.overrides import add_overrides_argument
 
     parser = argparse.ArgumentParser(description=description)
     add_overrides_argument(

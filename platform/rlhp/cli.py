@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rlhp.config import add_overrides_argument
 from rlhp.errors import ConfigError
+from rlhp.overrides import add_overrides_argument
 
 if TYPE_CHECKING:
     from rlhp.config import RunConfig

@@ -7,7 +7,6 @@ Invalid input becomes a one-line :class:`~rlhp.errors.ConfigError` naming the fi
 
 from __future__ import annotations
 
-import argparse
 import re
 from importlib import resources
 from pathlib import Path
@@ -26,17 +25,6 @@ from rlhp.preference.config import (
     TeacherConfig,
 )
 from rlhp.tracking.config import TrackingConfig
-
-
-def add_overrides_argument(
-    p: argparse.ArgumentParser,
-    help: str = "override a config field, e.g. --set learner.algo=trpo (repeatable)",
-) -> None:
-    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``: every command and job that
-    takes config overrides spells them the same way."""
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
-    )
 
 
 def _migrate_feedback_mode(data: dict[str, Any]) -> dict[str, Any]:

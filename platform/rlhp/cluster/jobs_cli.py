@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rlhp.config import add_overrides_argument
+from rlhp.overrides import add_overrides_argument
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:

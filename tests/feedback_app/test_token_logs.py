@@ -21,6 +21,7 @@ from feedback_helpers import human_run_overrides
 
 from rlhp.feedback_app.links import announcement
 from rlhp.feedback_app.tokens import read_tokens
+from rlhp.runtime.events import Notice
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "jobs"))
@@ -90,7 +91,7 @@ def test_full_links_are_printed_on_a_terminal_only(monkeypatch, tmp_path, intera
     links = {"alice": "http://127.0.0.1:8000/#token=tok-alice-0123456789"}
     out = Terminal() if interactive else io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
-    progress_printer(100)(announcement(links, tmp_path / "feedback_tokens.txt"))
+    progress_printer(100)(Notice(**announcement(links, tmp_path / "feedback_tokens.txt")))
     printed = out.getvalue()
     assert "job: labelling app at http://127.0.0.1:8000/ for alice" in printed
     assert ("tok-alice-0123456789" in printed) is interactive

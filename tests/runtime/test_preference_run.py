@@ -59,3 +59,5 @@ def test_synthetic_preferences_beat_the_random_policy(ray_cluster, isolated, mon
     accounted = sum(result.phases.values())
     assert 0.9 * wall <= accounted <= wall, (accounted, wall, result.phases)
     assert r.data.metrics["time/total_s"] == pytest.approx(accounted)
+    lags = {m.value for m in client.get_metric_history(result.run_id, "policy_lag")}
+    assert lags == {0.0}  # sampling and updates in turn (runtime.overlap_sampling off)

@@ -48,24 +48,30 @@ def _top_level_imports(path: Path, modules: set[str]) -> set[str]:
     return found
 
 
+def _walk_acyclic(graph: dict[str, set[str]], what: str) -> set[str]:
+    """Every node of ``graph``, visited depth-first; AssertionError naming the first cycle."""
+    done: set[str] = set()
+
+    def visit(node: str, stack: list[str]) -> None:
+        if node in stack:
+            cycle = [*stack[stack.index(node) :], node]
+            raise AssertionError(f"{what}: " + " -> ".join(cycle))
+        if node in done:
+            return
+        for dep in sorted(graph.get(node, ())):
+            visit(dep, [*stack, node])
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node, [])
+    return done
+
+
 def test_no_import_cycles_between_rlhp_modules():
     paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     modules = set(paths)
     graph = {m: _top_level_imports(p, modules) - {m} for m, p in paths.items()}
-    done: set[str] = set()
-
-    def visit(module: str, stack: list[str]) -> None:
-        if module in stack:
-            cycle = [*stack[stack.index(module) :], module]
-            raise AssertionError("import cycle: " + " -> ".join(cycle))
-        if module in done:
-            return
-        for dep in sorted(graph[module]):
-            visit(dep, [*stack, module])
-        done.add(module)
-
-    for module in sorted(graph):
-        visit(module, [])
+    done = _walk_acyclic(graph, "import cycle")
     assert len(done) == len(graph) > 50
 
 
@@ -92,18 +98,5 @@ def test_no_cycles_between_rlhp_packages_even_through_function_imports():
         here = _package(_module_name(path))
         deps = {_package(m) for m in _all_imports(path)} - {here, "rlhp"}
         graph.setdefault(here, set()).update(deps)
-    done: set[str] = set()
-
-    def visit(package: str, stack: list[str]) -> None:
-        if package in stack:
-            cycle = [*stack[stack.index(package) :], package]
-            raise AssertionError("package cycle: " + " -> ".join(cycle))
-        if package in done:
-            return
-        for dep in sorted(graph.get(package, ())):
-            visit(dep, [*stack, package])
-        done.add(package)
-
-    for package in sorted(graph):
-        visit(package, [])
+    done = _walk_acyclic(graph, "package cycle")
     assert {"rlhp.runtime", "rlhp.actors", "rlhp.config", "rlhp.cli"} <= done

@@ -88,6 +88,14 @@ class RuntimeConfig(BaseModel):
         description="sample the next rollout during the learner's update (policy lag of one "
         "iteration); off: sample and update in turn",
     )
+    # Not in the paper either (whose processes run asynchronously, section 2.1): the driver
+    # waits for each labelling round and reward-model fit before the next policy update, so
+    # which reward model an update reads never depends on the machine's speed.
+    lockstep: bool = Field(
+        False,
+        description="wait for each labelling round and reward-model fit before the next "
+        "update: slower, but the run is a function of its seed (one rollout worker)",
+    )
 
 
 class RunConfig(TrainingConfig):

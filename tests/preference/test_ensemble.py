@@ -51,6 +51,18 @@ def test_validation_split_is_stable_and_one_over_e() -> None:
     ]
 
 
+def test_validation_split_does_not_depend_on_the_run_id() -> None:
+    """Two runs with the same seed put their n-th labels on the same side of the split (a
+    run's labels are named after its random MLflow run id)."""
+    run_a, run_b = "0f" * 16, "a3" * 16
+    side_a = [is_validation(f"{run_a}-{n:07d}", 1 / math.e, 0) for n in range(200)]
+    side_b = [is_validation(f"{run_b}-{n:07d}", 1 / math.e, 0) for n in range(200)]
+    assert side_a == side_b
+    assert 0.25 < np.mean(side_a) < 0.5  # still a split, not one side
+    # another seed moves labels between the sides
+    assert side_a != [is_validation(f"{run_a}-{n:07d}", 1 / math.e, 1) for n in range(200)]
+
+
 def test_fit_learns_the_true_reward(make_segments, make_oracle_pairs) -> None:
     pairs, prefs = make_oracle_pairs(make_segments(600, seed=0))
     data = PreferenceData.from_pairs(pairs, prefs)

@@ -11,8 +11,14 @@ Why 50-step episodes: a fixed-length episode never resets early, and the pole ca
 raised again once it has fallen, so each episode carries ~10 steps of signal. At a CI
 budget, 1000-step episodes leave ~60 resets, too few even for PPO on the true reward
 (measured: -896 of 1000 at 82k steps); 50-step episodes give 1,100. The return counts +1
-per upright step and -1 per fallen one (``termination_penalty=1``), so 45 of 50 means the
-pole stayed up at least 48 of 50 steps; the random policy scores about -35.
+per upright step and -1 per fallen one (``termination_penalty=1``); the bar, 40 of 50, is the issue's 80 % of the maximum (the
+pole up for at least 45 of 50 steps); the random policy scores about -35.
+
+Why ``runtime.lockstep``: in the asynchronous loop, which reward model each of the run's 28
+updates reads depends on how fast the machine fits it, and at this scale that decides the
+run. Measured on the settings below, seeds 0-5: asynchronous 2.4, 50, 10.4, 21.6, 8.0, 50;
+lockstep 45.6, 50, 46.0, 50, 45.2, 44.8 (shuffled labels, lockstep: see docs/preferences.md).
+Lockstep makes the check a function of the seed, not of the CI machine's load.
 """
 
 import pytest
@@ -20,7 +26,7 @@ import pytest
 from rlhp.config import load_config
 from rlhp.runtime.loop import PreferenceRun
 
-BAR = 45.0  # of 50
+BAR = 40.0  # of 50
 
 SETTINGS = (
     "runtime.reward=preferences",
@@ -33,6 +39,7 @@ SETTINGS = (
     "label_schedule.total_labels=150",
     "label_schedule.initial_labels=50",
     "runtime.eval_episodes=5",
+    "runtime.lockstep=true",
 )
 
 

@@ -61,8 +61,9 @@ class RewardTrainer:
         table = read_labels(self.label_dir)
         return table if table.num_rows else None
 
-    def fit_round(self, epochs: int | None = None) -> dict[str, Any] | None:
-        """One fit on every label so far if new labels arrived; else wait and return None.
+    def fit_round(self, epochs: int | None = None, wait: bool = True) -> dict[str, Any] | None:
+        """One fit on every label so far if new labels arrived; else return None, after
+        ``runtime.reward_fit_interval_s`` when ``wait`` (the asynchronous loop polls again).
 
         With ``reward_model.refit_online=false`` only the first fit (on the initial labels)
         happens; the model is frozen after it.
@@ -71,7 +72,8 @@ class RewardTrainer:
         table = self._labels()
         frozen = not rm.refit_online and self.ensemble.fits > 0
         if table is None or table.num_rows == self.labels_fitted or frozen:
-            time.sleep(self.cfg.runtime.reward_fit_interval_s)
+            if wait:
+                time.sleep(self.cfg.runtime.reward_fit_interval_s)
             return None
         trainable = table.filter(pc.is_valid(table.column("preference")))
         if trainable.num_rows == 0:

@@ -3,12 +3,14 @@
 Built from the label store's table and the segment store. Labels without a preference
 ("can't tell") are dropped here: they are recorded, never trained on (DESIGN.md). Each
 label's membership of the validation split is a stable function of its id and a seed, so
-the split does not move when new labels arrive or after a restart.
+the split does not move when new labels arrive or after a restart, and two runs with the
+same seed split their labels alike (the run's own id is not part of the hash).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,9 +33,21 @@ class SegmentTables(Protocol):
         ...
 
 
+# A run's labels are named ``{run_id}-{n:07d}`` (32 hex digits: the MLflow run id).
+_RUN_PREFIX = re.compile(r"^[0-9a-f]{32}-")
+
+
+def split_key(label_id: str) -> str:
+    """What the validation split hashes: the label id without its run's id, so that the
+    split (and with it every fit) is a function of the seed, not of the random run id."""
+    return _RUN_PREFIX.sub("", label_id)
+
+
 def is_validation(label_id: str, fraction: float, seed: int) -> bool:
-    """Stable split: hash (seed, label_id) to a uniform number in [0, 1), compare to fraction."""
-    digest = hashlib.blake2b(f"{seed}:{label_id}".encode(), digest_size=8).digest()
+    """Stable split: hash (seed, ``split_key(label_id)``) to a uniform number in [0, 1),
+    compare to fraction."""
+    key = split_key(label_id)
+    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") / 2**64 < fraction
 
 

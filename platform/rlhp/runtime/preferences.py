@@ -8,6 +8,7 @@ reference every learner update reads), and hands the driver the metrics they pro
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -87,16 +88,23 @@ class PreferenceProcess:
     def poll(self, global_step: int) -> None:
         """Collect the finished labelling round and fit, start the next ones; never blocks.
         An actor that died is restarted by Ray and reloads its own state (the label store,
-        the last saved reward model), so a lost call is simply issued again."""
+        the last saved reward model), so a lost call is simply issued again.
+
+        With ``runtime.lockstep`` the round and the fit run to the end here instead: the
+        reward model of the next update is then a function of the seed alone."""
+        if self.cfg.runtime.lockstep:
+            self._on_round(
+                retry(
+                    lambda: self.labeling.round.remote(global_step, self.reward_ref), self.attempts
+                )
+            )
+            fit = retry(lambda: self.trainer.fit_round.remote(None, False), self.attempts)
+            if fit is not None:
+                self._on_fit(fit)
+            return
         if finished(self._round):
-            try:
-                out = ray.get(self._round)
-                self.labels = int(out["asked"])
-                self._metrics |= {
-                    k: v for k, v in out.items() if k.startswith(("query/", "human/"))
-                }
-            except RayActorError:
-                pass
+            with contextlib.suppress(RayActorError):  # restarted: the round is issued again
+                self._on_round(ray.get(self._round))
             self._round = None
         if self._round is None:
             self._round = self.labeling.round.remote(global_step, self.reward_ref)
@@ -110,6 +118,10 @@ class PreferenceProcess:
             self._fit = None
         if self._fit is None:
             self._fit = self.trainer.fit_round.remote()
+
+    def _on_round(self, out: dict[str, float]) -> None:
+        self.labels = int(out["asked"])
+        self._metrics |= {k: v for k, v in out.items() if k.startswith(("query/", "human/"))}
 
     def _on_fit(self, fit: dict[str, Any]) -> None:
         self.reward_ref = ray.put(fit["state"])

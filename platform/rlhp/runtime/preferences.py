@@ -93,14 +93,7 @@ class PreferenceProcess:
         With ``runtime.lockstep`` the round and the fit run to the end here instead: the
         reward model of the next update is then a function of the seed alone."""
         if self.cfg.runtime.lockstep:
-            self._on_round(
-                retry(
-                    lambda: self.labeling.round.remote(global_step, self.reward_ref), self.attempts
-                )
-            )
-            fit = retry(lambda: self.trainer.fit_round.remote(None, False), self.attempts)
-            if fit is not None:
-                self._on_fit(fit)
+            self._step_in_lockstep(global_step)
             return
         if finished(self._round):
             with contextlib.suppress(RayActorError):  # restarted: the round is issued again
@@ -118,6 +111,14 @@ class PreferenceProcess:
             self._fit = None
         if self._fit is None:
             self._fit = self.trainer.fit_round.remote()
+
+    def _step_in_lockstep(self, global_step: int) -> None:
+        """``runtime.lockstep``: one labelling round, then one fit, each waited for."""
+        ref = self.reward_ref
+        self._on_round(retry(lambda: self.labeling.round.remote(global_step, ref), self.attempts))
+        fit = retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts)
+        if fit is not None:
+            self._on_fit(fit)
 
     def _on_round(self, out: dict[str, float]) -> None:
         self.labels = int(out["asked"])

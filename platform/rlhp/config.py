@@ -150,6 +150,30 @@ class RunConfig(TrainingConfig):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _rllib_backend_settings(self) -> RunConfig:
+        """What ``learner.backend=rllib`` does not run (yet): one line naming the fix."""
+        if self.learner.backend != "rllib":
+            return self
+        lc, rt = self.learner, self.runtime
+        unsupported = {
+            "learner.algo": (lc.algo != "ppo", "the rllib backend runs PPO; for TRPO set "
+                             "learner.backend=rlhp"),
+            "learner.kl_to_initial_coef": (lc.kl_to_initial_coef > 0, "the KL penalty toward "
+                                           "the initial policy runs on learner.backend=rlhp; "
+                                           "set it to 0 or learner.backend=rlhp"),
+            "runtime.overlap_sampling": (rt.overlap_sampling, "RLlib schedules its own "
+                                         "sampling; set runtime.overlap_sampling=false"),
+            "learner.ppo.target_kl": (lc.ppo.target_kl is not None, "RLlib's PPO has no "
+                                      "early stop on KL; unset it or use learner.backend=rlhp"),
+            "runtime.num_rollout_workers": (rt.num_rollout_workers < 1, "the rllib backend "
+                                            "samples on at least one EnvRunner; set it >= 1"),
+        }  # fmt: skip
+        for field, (bad, fix) in unsupported.items():
+            if bad:
+                raise ValueError(f"{field}: {fix}")
+        return self
+
 
 def _format_validation_error(err: ValidationError) -> str:
     parts = []

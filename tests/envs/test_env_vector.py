@@ -104,3 +104,69 @@ def test_reward_clipping_keeps_true_reward() -> None:
         nonzero += int(np.count_nonzero(infos["true_reward"]))
     assert nonzero > 0  # points were scored, so the comparison saw rewards
     env.close()
+
+
+def test_next_step_env_matches_gymnasium_next_step_sync_vector_env() -> None:
+    """The rllib backend's env (NEXT_STEP autoreset) against gymnasium's SyncVectorEnv in
+    the same mode: the same observations, rewards and done flags, step for step, across
+    terminations, time limits and the reset steps that follow them."""
+    n = 3
+    ours = make_vector_env(
+        EnvConfig(id="Hopper-v5", num_envs=n, episode_steps=40), seed=7, next_step=True
+    )
+    assert ours.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    ref = gym.make_vec(
+        "Hopper-v5",
+        num_envs=n,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP},
+        max_episode_steps=40,
+    )
+    obs, _ = ours.reset(seed=7)
+    ref_obs, _ = ref.reset(seed=7)
+    np.testing.assert_allclose(obs, ref_obs, rtol=1e-6, atol=1e-6)
+    rng = np.random.default_rng(0)
+    ends = resets = 0
+    was_done = np.zeros(n, dtype=bool)
+    for _ in range(150):
+        actions = rng.uniform(-1, 1, size=(n, 3)).astype(np.float32)
+        obs, rew, term, trunc, info = ours.step(actions)
+        r_obs, r_rew, r_term, r_trunc, _ = ref.step(actions)
+        np.testing.assert_allclose(obs, r_obs, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(rew, r_rew, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(term, r_term)
+        np.testing.assert_array_equal(trunc, r_trunc)
+        np.testing.assert_array_equal(rew[was_done], 0.0)  # a reset step has no reward
+        resets += int(was_done.sum())
+        was_done = term | trunc
+        ends += int(was_done.sum())
+        if was_done.any():
+            assert info["_final_obs"][was_done].all()
+            assert np.isfinite(info["episode_return"][was_done]).all()
+    assert ends > n and resets > n  # episodes ended and were reset several times
+    ours.close()
+    ref.close()
+
+
+def test_next_step_env_keeps_the_paper_changes() -> None:
+    """Fixed-length episodes in NEXT_STEP mode: never terminated, truncated only at the
+    time limit, the termination penalty in the reward, as in SAME_STEP mode."""
+    cfg = EnvConfig(
+        id="InvertedPendulum-v5",
+        num_envs=2,
+        episode_steps=30,
+        fixed_length_episodes=True,
+        termination_penalty=1.0,
+    )
+    same = make_vector_env(cfg, seed=3)
+    nxt = make_vector_env(cfg, seed=3, next_step=True)
+    rng = np.random.default_rng(1)
+    for t in range(30):
+        actions = rng.uniform(-3, 3, size=(2, 1)).astype(np.float32)
+        _, r_same, term_s, trunc_s, _ = same.step(actions)
+        _, r_next, term_n, trunc_n, _ = nxt.step(actions)
+        np.testing.assert_allclose(r_next, r_same)
+        assert not term_n.any() and not term_s.any()
+        np.testing.assert_array_equal(trunc_n, trunc_s)
+        assert trunc_n.all() == (t == 29)
+    assert (r_next == -1.0).all()  # the pole fell long ago: the penalty, every step

@@ -72,6 +72,11 @@ class LearnerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     algo: Literal["ppo", "trpo"] = "ppo"
+    backend: Literal["rlhp", "rllib"] = Field(
+        "rlhp",
+        description="policy process: rlhp's own rollout workers and learner, or an RLlib "
+        "Algorithm on the new API stack (PPO; MuJoCo and classic control)",
+    )
     rollout_steps: int = Field(2048, ge=1, description="steps per env per iteration")
     gamma: float = Field(0.99, gt=0.0, le=1.0, description="discount gamma (GAE paper)")
     gae_lambda: float = Field(0.95, ge=0.0, le=1.0, description="GAE lambda (eq. 16)")

@@ -29,7 +29,7 @@ from gymnasium.vector import VectorEnv
 
 from rlhp.envs.atari import ATARI_FPS, AtariPaperVectorEnv
 from rlhp.envs.config import EnvConfig
-from rlhp.envs.vector import SameStepVectorEnv
+from rlhp.envs.vector import NextStepVectorEnv, SameStepVectorEnv
 from rlhp.errors import ConfigError
 
 _CONTROL_COST_KWARGS = ("ctrl_cost_weight", "reward_control_weight")
@@ -101,8 +101,11 @@ def segment_length(cfg: EnvConfig, dt: float) -> int:
     return max(1, round(cfg.segment_seconds / dt))
 
 
-def make_vector_env(cfg: EnvConfig, seed: int) -> VectorEnv:
+def make_vector_env(cfg: EnvConfig, seed: int, *, next_step: bool = False) -> VectorEnv:
     """A vector env of ``cfg.num_envs`` copies, reset with ``seed`` (see the module docstring).
+
+    ``next_step``: NEXT_STEP autoreset (``NextStepVectorEnv``, what RLlib's EnvRunners
+    expect) instead of SAME_STEP; not for Atari yet.
 
     The returned env has a ``dt`` attribute (game seconds per agent step) and a
     ``render_state(obs, infos)`` method that gives what segments keep to be shown later.
@@ -111,7 +114,14 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> VectorEnv:
     spec = gym.spec(cfg.id)
     if cfg.render_clips:
         check_clips_supported(cfg)
-    env: VectorEnv = _make_atari(cfg, spec) if is_atari(spec) else _make_python(cfg, spec)
+    if next_step and is_atari(spec):
+        raise ConfigError(
+            f"learner.backend: {cfg.id!r} is an Atari game, and the rllib backend runs "
+            "MuJoCo and classic-control envs so far; set learner.backend=rlhp"
+        )
+    env: VectorEnv = (
+        _make_atari(cfg, spec) if is_atari(spec) else _make_python(cfg, spec, next_step)
+    )
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
@@ -193,7 +203,7 @@ def has_replayable_state(env: gym.Env) -> bool:
     return isinstance(getattr(unwrapped, "state", None), np.ndarray | tuple)
 
 
-def _make_python(cfg: EnvConfig, spec: EnvSpec) -> SameStepVectorEnv:
+def _make_python(cfg: EnvConfig, spec: EnvSpec, next_step: bool = False) -> SameStepVectorEnv:
     time_limit = cfg.episode_steps or spec.max_episode_steps
     if cfg.fixed_length_episodes and time_limit is None:
         raise ConfigError(
@@ -214,7 +224,7 @@ def _make_python(cfg: EnvConfig, spec: EnvSpec) -> SameStepVectorEnv:
     envs = [probe] + [make_single_env(cfg, render_mode) for _ in range(cfg.num_envs - 1)]
     first = envs[0].unwrapped
     dt = float(getattr(first, "dt", 0.0)) or 1.0 / float(first.metadata.get("render_fps") or 30)
-    return SameStepVectorEnv(
+    return (NextStepVectorEnv if next_step else SameStepVectorEnv)(
         envs,
         time_limit=time_limit,
         fixed_length=cfg.fixed_length_episodes,

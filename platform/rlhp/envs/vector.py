@@ -133,46 +133,34 @@ class SameStepVectorEnv(VectorEnv):
         rewards = np.empty(n, dtype=np.float64)
         terminations = np.zeros(n, dtype=np.bool_)
         truncations = np.zeros(n, dtype=np.bool_)
-        final_obs = final_mask = ep_return = ep_length = None
-        t, ret = self._t, self._ret  # Python lists: scalar updates cost less than numpy's
-        limit = self.time_limit if self.time_limit is not None else -1
-        for i, step in enumerate(self._step_fns):
-            o, r, terminated, truncated, _ = step(actions[i])
-            if self.fixed_length:
-                if terminated:
-                    # appendix A.1: the termination condition becomes a penalty
-                    r = r - self.termination_penalty
-                terminated = truncated = False
-            t[i] += 1
-            if t[i] == limit:
-                truncated = True
-            rewards[i] = r
-            ret[i] += r
+        ended = _Ended(n, self._batch_shape, self._obs_dtype)
+        for i in range(n):
+            o, rewards[i], terminated, truncated = self._advance(i, actions[i])
             if terminated or truncated:
-                if final_obs is None:
-                    final_obs = np.zeros(self._batch_shape, dtype=self._obs_dtype)
-                    final_mask = np.zeros(n, dtype=np.bool_)
-                    ep_return = np.zeros(n, dtype=np.float64)
-                    ep_length = np.zeros(n, dtype=np.int64)
-                final_obs[i] = o
-                final_mask[i] = True  # type: ignore[index]
-                ep_return[i] = ret[i]  # type: ignore[index]
-                ep_length[i] = t[i]  # type: ignore[index]
-                terminations[i] = terminated
-                truncations[i] = truncated
+                ended.add(i, o, self._ret[i], self._t[i])
+                terminations[i], truncations[i] = terminated, truncated
                 o, _ = self.envs[i].reset()
-                t[i] = 0
-                ret[i] = 0.0
+                self._t[i], self._ret[i] = 0, 0.0
             obs[i] = o
-        infos: dict[str, Any] = {"true_reward": rewards.copy()}
-        if final_obs is not None:
-            infos["final_obs"] = final_obs
-            infos["_final_obs"] = final_mask
-            infos["episode_return"] = ep_return
-            infos["episode_length"] = ep_length
+        infos: dict[str, Any] = {"true_reward": rewards.copy(), **ended.infos()}
         if self._record:
             self._add_render_state(infos)
         return obs, rewards, terminations, truncations, infos
+
+    def _advance(self, i: int, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:
+        """Step sub-env ``i`` with the paper's changes and the time limit; count its step
+        and return; ``(obs, reward, terminated, truncated)``."""
+        o, r, terminated, truncated, _ = self._step_fns[i](action)
+        if self.fixed_length:
+            if terminated:
+                # appendix A.1: the termination condition becomes a penalty
+                r = r - self.termination_penalty
+            terminated = truncated = False
+        self._t[i] += 1
+        if self._t[i] == self.time_limit:
+            truncated = True
+        self._ret[i] += r
+        return o, r, bool(terminated), bool(truncated)
 
     def _add_render_state(self, infos: dict[str, Any]) -> None:
         if self.record_physics:
@@ -209,3 +197,73 @@ class SameStepVectorEnv(VectorEnv):
         """Close the sub-envs."""
         for env in self.envs:
             env.close()
+
+
+class _Ended:
+    """The ``final_obs`` / ``episode_return`` / ``episode_length`` infos of the episodes that
+    ended in one step (allocated only when one did)."""
+
+    def __init__(self, n: int, batch_shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.n, self.batch_shape, self.dtype = n, batch_shape, dtype
+        self.arrays: dict[str, np.ndarray] | None = None
+
+    def add(self, i: int, final_obs: np.ndarray, ret: float, length: int) -> None:
+        if self.arrays is None:
+            self.arrays = {
+                "final_obs": np.zeros(self.batch_shape, dtype=self.dtype),
+                "_final_obs": np.zeros(self.n, dtype=np.bool_),
+                "episode_return": np.zeros(self.n, dtype=np.float64),
+                "episode_length": np.zeros(self.n, dtype=np.int64),
+            }
+        a = self.arrays
+        a["final_obs"][i], a["_final_obs"][i] = final_obs, True
+        a["episode_return"][i], a["episode_length"][i] = ret, length
+
+    def infos(self) -> dict[str, np.ndarray]:
+        return self.arrays or {}
+
+
+class NextStepVectorEnv(SameStepVectorEnv):
+    """The same env in NEXT_STEP autoreset mode (gymnasium's default, what RLlib's
+    EnvRunners expect): the step that ends an episode returns its last observation, and the
+    next step resets that sub-env (its action is ignored, reward 0, not done).
+
+    ``infos`` as in SAME_STEP mode, per row: ``true_reward``, ``episode_return`` /
+    ``episode_length`` where ``_final_obs`` (the last observation is ``obs`` itself), and the
+    render state of the state behind each returned observation.
+    """
+
+    def __init__(self, envs: list[gym.Env], **kwargs: Any) -> None:
+        super().__init__(envs, **kwargs)
+        self.metadata["autoreset_mode"] = AutoresetMode.NEXT_STEP
+        self._needs_reset = np.zeros(self.num_envs, dtype=np.bool_)
+
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        self._needs_reset[:] = False
+        return super().reset(seed=seed, options=options)
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        n = self.num_envs
+        obs = np.empty(self._batch_shape, dtype=self._obs_dtype)
+        rewards = np.zeros(n, dtype=np.float64)
+        terminations = np.zeros(n, dtype=np.bool_)
+        truncations = np.zeros(n, dtype=np.bool_)
+        ended = _Ended(n, self._batch_shape, self._obs_dtype)
+        for i in range(n):
+            if self._needs_reset[i]:
+                obs[i], _ = self.envs[i].reset()
+                self._t[i], self._ret[i], self._needs_reset[i] = 0, 0.0, False
+                continue
+            obs[i], rewards[i], terminated, truncated = self._advance(i, actions[i])
+            if terminated or truncated:
+                ended.add(i, obs[i], self._ret[i], self._t[i])
+                terminations[i], truncations[i] = terminated, truncated
+                self._needs_reset[i] = True
+        infos: dict[str, Any] = {"true_reward": rewards.copy(), **ended.infos()}
+        if self._record:
+            self._add_render_state(infos)
+        return obs, rewards, terminations, truncations, infos

@@ -38,7 +38,7 @@ class RunActors:
     """The actor handles of one run (None where the run's mode has no such actor)."""
 
     workers: list[Any]
-    learner: Any
+    learner: Any  # None with learner.backend=rllib (the Algorithm lives in the driver)
     buffer: Any = None
     trainer: Any = None
     labeling: Any = None
@@ -84,6 +84,9 @@ def build_actors(layout: RunLayout) -> RunActors:
             .options(num_cpus=0, **restarts)
             .remote(rt.segment_buffer_capacity, str(run_dir / "segments"))
         )
+    if cfg.learner.backend == "rllib":  # EnvRunners and Learner: rlhp.rllib_backend
+        actors = RunActors([], None, buffer)
+        return _build_preference_actors(layout, actors, data, restarts, gpu)
     workers = [
         ray.remote(RolloutWorker)
         .options(num_cpus=rt.rollout_worker_cpus, **restarts)
@@ -96,9 +99,23 @@ def build_actors(layout: RunLayout) -> RunActors:
         .remote(data, layout.obs_space, layout.act_space, rt.num_rollout_workers * cfg.env.num_envs,
                 layout.preferences, layout.segment_length)
     )  # fmt: skip
-    actors = RunActors(workers, learner, buffer)
+    return _build_preference_actors(
+        layout, RunActors(workers, learner, buffer), data, restarts, gpu
+    )
+
+
+def _build_preference_actors(
+    layout: RunLayout,
+    actors: RunActors,
+    data: dict[str, Any],
+    restarts: dict[str, int],
+    gpu: dict[str, Any],
+) -> RunActors:
+    """The reward trainer, the labelling actor and, with people labelling, the feedback
+    actor (nothing in a true-reward run)."""
     if not layout.preferences:
         return actors
+    run_dir, buffer = layout.run_dir, actors.buffer
     spec = InputSpec.from_spaces(layout.obs_space, layout.act_space)
     actors.trainer = (
         ray.remote(RewardTrainer)

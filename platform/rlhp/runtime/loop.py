@@ -97,6 +97,7 @@ class PreferenceRun:
                 self.tracker.log_metrics({"labels/reused": float(reused)}, step=0)
         self.spec = InputSpec.from_spaces(self.obs_space, self.act_space)
         self.actors: RunActors | None = None  # built by run()
+        self.rllib: Any = None  # learner.backend=rllib: rlhp.rllib_backend.RLlibPolicy
         self.prefs: PreferenceProcess | None = None
         self.iteration, self.global_step, self.wall_s = 0, 0, 0.0
         self.last_checkpoint: RunCheckpoint | None = None
@@ -125,6 +126,8 @@ class PreferenceRun:
             raise
         finally:
             self.tracker.finish(status)
+            if self.rllib is not None:
+                self.rllib.stop()
             shutdown_actors(self.actors, self.cfg, self.run_id)
 
     def _run(self, progress: ProgressFn) -> RunResult:
@@ -135,9 +138,11 @@ class PreferenceRun:
         prefs, cfg = self.prefs, self.cfg
         clock = self.clock
         with clock.phase("first_rollout"):
-            policy_state = retry(lambda: self.learner.policy_state.remote(), self.attempts)
+            policy_state = self._policy_state()
             policy = (ray.put(policy_state), self.iteration)  # (weights, version) sampled with
             rollouts = self._sample(*policy)
+            if self.rllib is not None and prefs is not None:  # segments of the initial policy
+                self.rllib.sample_random()
         if prefs is not None:
             with clock.phase("initial_labels"):
                 if (self.run_dir / REWARD_MODEL).exists():  # resumed: the trainer reloaded it
@@ -158,7 +163,7 @@ class PreferenceRun:
                 with clock.phase("learner_update"):
                     out = self._update(rollouts, prefs.reward_ref if prefs else None)
                 if out is None:  # the learner died: rolled back to the last checkpoint
-                    policy_state = retry(lambda: self.learner.policy_state.remote(), self.attempts)
+                    policy_state = self._policy_state()
                     policy = (ray.put(policy_state), self.iteration)
                     rollouts = self._sample(*policy)
                     continue
@@ -166,6 +171,8 @@ class PreferenceRun:
                 policy_state = out["policy_state"]
                 policy = (ray.put(policy_state), out["policy_version"])
                 metrics.add(rollouts)
+                if "true_episode_return" in out:  # rllib: RLlib's own 100-episode mean
+                    metrics.set_mean(out["true_episode_return"])
                 if self.iteration < self.num_iterations:
                     with clock.phase("sampling"):
                         if ahead is not None:  # one version behind; the PPO/TRPO ratio corrects
@@ -206,6 +213,10 @@ class PreferenceRun:
         with self.clock.phase("actors"):
             self.actors = actors = build_actors(layout)
             ray.get([a.__ray_ready__.remote() for a in actors.all()])
+            if cfg.learner.backend == "rllib":
+                from rlhp.rllib_backend.process import RLlibPolicy
+
+                self.rllib = RLlibPolicy(cfg, self.run_id, self.segment_length, actors.buffer)
         self.workers, self.learner, self.trainer = actors.workers, actors.learner, actors.trainer
         self.attempts = cfg.runtime.max_actor_restarts
         if self.preferences:
@@ -221,8 +232,13 @@ class PreferenceRun:
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self) -> None:
+        learner = (
+            self.rllib.state_dict(self.run_dir)
+            if self.rllib is not None
+            else retry(lambda: self.learner.state_dict.remote(), 3)
+        )
         checkpoint = RunCheckpoint(
-            learner=retry(lambda: self.learner.state_dict.remote(), 3),
+            learner=learner,
             iteration=self.iteration,
             global_step=self.global_step,
             reward_version=self.prefs.version if self.prefs is not None else -1,
@@ -236,13 +252,24 @@ class PreferenceRun:
         self.last_checkpoint = checkpoint = RunCheckpoint.load(self.run_dir)  # weights only
         if checkpoint is None:
             return
-        ray.get(self.learner.load_state_dict.remote(checkpoint.learner))
+        if self.rllib is not None:
+            self.rllib.load_state_dict(checkpoint.learner)
+        else:
+            ray.get(self.learner.load_state_dict.remote(checkpoint.learner))
         self.iteration, self.global_step = checkpoint.iteration, checkpoint.global_step
         self.wall_s = checkpoint.wall_s
 
     # ------------------------------------------------------------------ the policy process
+    def _policy_state(self) -> dict[str, torch.Tensor]:
+        if self.rllib is not None:
+            return self.rllib.policy_state()
+        return retry(lambda: self.learner.policy_state.remote(), self.attempts)
+
     def _sample(self, policy_ref: ray.ObjectRef, version: int) -> list[Rollout]:
-        """One rollout from every worker, in parallel (blocks until all are back)."""
+        """One rollout from every worker, in parallel (blocks until all are back). With
+        the rllib backend, sampling happens inside ``Algorithm.train()``: nothing here."""
+        if self.rllib is not None:
+            return []
         return self._collect(self._start_sampling(policy_ref, version), policy_ref, version)
 
     def _start_sampling(self, policy_ref: ray.ObjectRef, version: int) -> list[ray.ObjectRef]:
@@ -268,12 +295,18 @@ class PreferenceRun:
     def _sample_random(self) -> None:
         """One more rollout of the initial policy: its segments reach the buffer, and it is
         not trained on."""
+        if self.rllib is not None:
+            self.rllib.sample_random()
+            return
         policy = ray.put(retry(lambda: self.learner.policy_state.remote(), self.attempts))
         self._sample(policy, 0)
 
     def _update(self, rollouts: list[Rollout], reward_ref: Any) -> dict[str, Any] | None:
         """One learner update on ``rollouts``, relabelled with the reward model at
-        ``reward_ref``; None if the learner died (it is reloaded from the last checkpoint)."""
+        ``reward_ref``; None if the learner died (it is reloaded from the last checkpoint).
+        With the rllib backend: one ``Algorithm.train()`` (sampling and update)."""
+        if self.rllib is not None:
+            return self.rllib.train(reward_ref)
         try:
             return ray.get(self.learner.update.remote(rollouts, reward_ref))
         except RayActorError:

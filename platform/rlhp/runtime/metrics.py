@@ -20,12 +20,20 @@ class IterationMetrics:
         self.steps_per_iteration = steps_per_iteration
         self.recent: deque[float] = deque(maxlen=window)
 
+        self._mean: float | None = None  # set_mean: a backend that keeps its own window
+
     def add(self, rollouts: Sequence[Rollout]) -> None:
         for r in rollouts:
             self.recent.extend(r.episode_returns)
 
+    def set_mean(self, mean: float) -> None:
+        """The backend's own mean over its last ``window`` episodes (RLlib's)."""
+        self._mean = mean
+
     @property
     def mean_recent_return(self) -> float:
+        if self._mean is not None:
+            return self._mean
         return float(np.mean(self.recent)) if self.recent else float("nan")
 
     def of(self, update: dict[str, Any], started_at: float) -> dict[str, float]:

@@ -37,7 +37,10 @@ def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
             "policy.cnn_shared_trunk: TRPO steps policy and value separately; "
             "set policy.cnn_shared_trunk=false"
         )
-    return obs_space, act_space, seg_length
+    if cfg.learner.backend == "rllib":  # NEXT_STEP autoreset, MuJoCo and classic control
+        make_vector_env(
+            cfg.env.model_copy(update={"num_envs": 1}), cfg.seed, next_step=True
+        ).close()
     if cfg.runtime.reward == "preferences":
         spec = InputSpec.from_spaces(obs_space, act_space)
         for field, refs in _label_sources(cfg).items():

@@ -1,0 +1,249 @@
+"""The policy process on RLlib: one ``RLlibPolicy`` per run, living in the driver.
+
+``build_config`` maps a ``RunConfig`` onto RLlib's ``PPOConfig`` (new API stack), keeping
+rlhp's hyperparameters where the two overlap: rollout shape, GAE gamma / lambda, PPO's clip,
+epochs, minibatch size, learning rate and its linear decay, entropy and value coefficients,
+the gradient-norm clip; rlhp's own network (``module.RlhpActorCritic``) and reward shaping
+(``connectors.LearnedReward``). Known differences from rlhp's PPO: RLlib normalizes
+advantages over the whole batch (rlhp per minibatch) and clips the value *loss* at
+``vf_clip_param`` (rlhp clips the value *change* by ``clip_coef``).
+
+``RLlibPolicy.train`` is one driver iteration: hand a new reward model version to every
+Learner, run ``Algorithm.train()`` (EnvRunners sample ``rollout_steps`` per env, the
+Learners update), and return what rlhp's learner actor returns from ``update``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    EPISODE_RETURN_MEAN,
+    LEARNER_RESULTS,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+)
+from ray.tune.registry import register_env
+
+from rlhp.config import RunConfig
+from rlhp.envs.config import EnvConfig
+from rlhp.envs.factory import make_vector_env
+from rlhp.preference.networks import InputSpec
+from rlhp.rllib_backend.connectors import STATS, LearnedReward
+from rlhp.rllib_backend.module import RlhpActorCritic
+from rlhp.rllib_backend.segments import SegmentCallback
+
+CHECKPOINT_DIR = "rllib"  # in the run directory: the Algorithm's own checkpoint
+ENV_NAME = "rlhp-vector-env"  # registered with Ray's registry (every EnvRunner finds it)
+
+
+def make_env(ctx: dict[str, Any]) -> Any:
+    """RLlib's vector-env creator: rlhp's env with the paper's changes, NEXT_STEP autoreset."""
+    cfg = EnvConfig.model_validate(ctx["env"]).model_copy(update={"num_envs": ctx["num_envs"]})
+    seed = int(ctx["seed"]) + 1_000 * (int(getattr(ctx, "worker_index", 0)) + 1)
+    return make_vector_env(cfg, seed, next_step=True)
+
+
+class RlhpPPOLearner(PPOTorchLearner):
+    """RLlib's PPO learner; refreshes rlhp's observation statistics after each update."""
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        super().after_gradient_based_update(timesteps=timesteps)
+        self.module[DEFAULT_MODULE_ID].commit_observations()
+
+
+def build_config(
+    cfg: RunConfig, spec: InputSpec, segment_length: int, segments: SegmentCallback | None
+) -> PPOConfig:
+    lc, rt, ppo = cfg.learner, cfg.runtime, cfg.learner.ppo
+    envs = max(1, rt.num_rollout_workers) * cfg.env.num_envs
+    batch = lc.rollout_steps * envs
+    iterations = max(1, math.ceil(cfg.total_steps / batch))
+    lr: Any = ppo.learning_rate
+    if ppo.anneal_lr:  # rlhp decays per iteration to 0 at the budget's end
+        lr = [[0, ppo.learning_rate], [iterations * batch, 0.0]]
+    preferences = cfg.runtime.reward == "preferences"
+    reward_shaping = {
+        "spec": spec,
+        "reward_model": cfg.reward_model.model_dump(mode="json") if preferences else None,
+        "gamma": lc.gamma,
+        "normalize": lc.normalize_reward,
+        "clip": lc.reward_clip,
+        "watch": preferences and cfg.teacher.kind != "human",  # true reward = the teacher's
+        "segment_length": segment_length,
+        "seed": cfg.seed,
+    }
+    config = (
+        PPOConfig()
+        .environment(
+            env=ENV_NAME,
+            env_config={"env": cfg.env.model_dump(mode="json"), "seed": cfg.seed},
+            normalize_actions=False,
+            clip_actions=True,
+        )
+        .env_runners(
+            num_env_runners=rt.num_rollout_workers,
+            num_envs_per_env_runner=cfg.env.num_envs,
+            num_cpus_per_env_runner=rt.rollout_worker_cpus,
+            gym_env_vectorize_mode="vector_entry_point",
+            rollout_fragment_length=lc.rollout_steps,
+            batch_mode="truncate_episodes",
+        )
+        .learners(
+            num_learners=0,
+            num_gpus_per_learner=0,
+            learner_class=RlhpPPOLearner,
+            learner_connector=lambda obs_space, act_space: LearnedReward(
+                obs_space, act_space, **reward_shaping
+            ),
+        )
+        .training(
+            train_batch_size_per_learner=batch,
+            minibatch_size=max(1, batch // ppo.num_minibatches),
+            num_epochs=ppo.update_epochs,
+            lr=lr,
+            gamma=lc.gamma,
+            lambda_=lc.gae_lambda,
+            clip_param=ppo.clip_coef,
+            vf_clip_param=float("inf") if not ppo.clip_value_loss else 10.0,
+            vf_loss_coeff=ppo.vf_coef,
+            entropy_coeff=ppo.ent_coef,
+            grad_clip=ppo.max_grad_norm,
+            grad_clip_by="global_norm",
+            use_kl_loss=False,
+            kl_coeff=0.0,
+        )
+        .rl_module(
+            rl_module_spec=RLModuleSpec(
+                module_class=RlhpActorCritic,
+                model_config={"policy": cfg.policy.model_dump(mode="json"), "env_id": cfg.env.id},
+            )
+        )
+        .debugging(seed=cfg.seed, log_level="ERROR")
+        .reporting(metrics_num_episodes_for_smoothing=100)
+    )
+    if segments is not None:
+        config = config.callbacks(on_sample_end=segments)
+    return config
+
+
+class RLlibPolicy:
+    """The Algorithm of one run and the reward model version its Learners hold."""
+
+    def __init__(self, cfg: RunConfig, run_id: str, segment_length: int, buffer: Any) -> None:
+        spec = InputSpec.from_spaces(*_spaces(cfg))
+        segments = (
+            SegmentCallback(run_id=run_id, env_id=cfg.env.id, length=segment_length, buffer=buffer)
+            if buffer is not None
+            else None
+        )
+        self.cfg = cfg
+        register_env(ENV_NAME, make_env)
+        self.algo: Algorithm = build_config(cfg, spec, segment_length, segments).build_algo()
+        self.reward_version = -1
+        self.policy_version = 0
+        self.global_step = 0
+        self._untrained = 0  # steps sample_random() took (RLlib counts them as sampled)
+
+    # -- what the driver calls -------------------------------------------------------------
+    def policy_state(self) -> dict[str, Any]:
+        module = self.algo.learner_group._learner.module[DEFAULT_MODULE_ID]  # num_learners=0
+        return module.policy_state()
+
+    def sample_random(self) -> None:
+        """One more rollout of the initial policy on every EnvRunner: its segments reach
+        the buffer, and it is not trained on."""
+        group = self.algo.env_runner_group
+        local = group.num_remote_env_runners() == 0
+
+        def sample(runner: Any) -> int:
+            return sum(len(episode) for episode in runner.sample())
+
+        self._untrained += sum(group.foreach_env_runner(sample, local_env_runner=local))
+
+    def train(self, reward_ref: ray.ObjectRef | None) -> dict[str, Any]:
+        """One iteration: sampling and the PPO update on the newest reward model."""
+        t0 = time.perf_counter()
+        if reward_ref is not None:
+            self._set_reward(reward_ref)
+        result = self.algo.train()
+        self.policy_version += 1
+        sampled = int(result[ENV_RUNNER_RESULTS].get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
+        self.global_step = sampled - self._untrained  # steps trained on, as rlhp counts
+        learner = result.get(LEARNER_RESULTS, {}).get(DEFAULT_MODULE_ID, {})
+        metrics = {
+            "policy_loss": float(learner.get("policy_loss", math.nan)),
+            "value_loss": float(learner.get("vf_loss", math.nan)),
+            "entropy": float(learner.get("entropy", math.nan)),
+            "approx_kl": float(learner.get("mean_kl_loss", math.nan)),
+            "learner_update_s": time.perf_counter() - t0,
+            "policy_lag": 0.0,
+        }
+        stats = result.get(LEARNER_RESULTS, {}).get(STATS, {})  # connectors.LearnedReward's
+        metrics |= {name.replace(".", "/"): float(value) for name, value in stats.items()
+                    if name != "reward_version"}  # fmt: skip
+        return {
+            "metrics": metrics,
+            "policy_state": self.policy_state(),
+            "policy_version": self.policy_version,
+            "global_step": self.global_step,
+            "reward_version": self.reward_version,
+            "true_episode_return": float(
+                result[ENV_RUNNER_RESULTS].get(EPISODE_RETURN_MEAN, math.nan)
+            ),
+        }
+
+    def _set_reward(self, reward_ref: ray.ObjectRef) -> None:
+        state = ray.get(reward_ref)
+        if state["version"] == self.reward_version:
+            return
+
+        def load(learner: Any) -> int:
+            piece = next(c for c in learner._learner_connector.connectors
+                         if isinstance(c, LearnedReward))  # fmt: skip
+            return piece.set_reward_state(state)
+
+        self.algo.learner_group.foreach_learner(load)
+        self.reward_version = int(state["version"])
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_dict(self, run_dir: Path) -> dict[str, Any]:
+        """The run checkpoint's learner entry: the rlhp policy (``rlhp eval`` reads it) and
+        where the Algorithm's own checkpoint (optimizer, EnvRunner state) was written."""
+        path = (run_dir / CHECKPOINT_DIR).resolve()
+        self.algo.save_to_path(str(path))
+        return {
+            "learner": {"policy": self.policy_state()},
+            "backend": "rllib",
+            "algorithm": str(path),
+            "policy_version": self.policy_version,
+            "global_step": self.global_step,
+            "untrained_steps": self._untrained,
+            "reward_version": self.reward_version,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.algo.restore_from_path(state["algorithm"])
+        self.policy_version = int(state["policy_version"])
+        self.global_step = int(state["global_step"])
+        self._untrained = int(state["untrained_steps"])
+
+    def stop(self) -> None:
+        self.algo.stop()
+
+
+def _spaces(cfg: RunConfig) -> tuple[Any, Any]:
+    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed, next_step=True)
+    try:
+        return env.single_observation_space, env.single_action_space
+    finally:
+        env.close()

@@ -1,0 +1,85 @@
+"""``learner.backend=rllib``: the preference loop with an RLlib Algorithm as policy process.
+
+The learning check is the rlhp backend's (``test_learning_from_preferences``): the same
+InvertedPendulum-v5 settings, budget and absolute bar, from synthetic labels through the
+same segment buffer, labelling actor, reward trainer and label store.
+"""
+
+import pytest
+import torch
+from mlflow import MlflowClient
+from tests.runtime.test_fault_and_resume import assert_same_state
+from tests.runtime.test_learning_from_preferences import BAR, SETTINGS
+
+from rlhp.config import load_config
+from rlhp.data.label_store import read_labels
+from rlhp.errors import ConfigError
+from rlhp.runtime.events import Progress
+from rlhp.runtime.loop import PreferenceRun
+
+
+def _run(isolated, *extra):
+    cfg = load_config(
+        "inverted_pendulum_true_reward", isolated(*SETTINGS, "learner.backend=rllib", *extra)
+    )
+    return PreferenceRun(cfg).run()
+
+
+@pytest.mark.slow
+def test_rllib_backend_learns_from_synthetic_labels(ray_cluster, isolated):
+    result = _run(isolated)
+    print(f"rllib backend: eval return {result.eval_return:.1f} from {result.labels} labels")
+    assert result.labels >= 100
+    assert result.global_step == 57344  # steps trained on (the initial segments' not counted)
+    assert result.eval_return >= BAR
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("learner.algo=trpo", "learner.algo"),
+        ("runtime.overlap_sampling=true", "runtime.overlap_sampling"),
+        ("learner.kl_to_initial_coef=0.1", "learner.kl_to_initial_coef"),
+    ],
+)
+def test_settings_rllib_does_not_run_are_one_line(isolated, override, field):
+    with pytest.raises(ConfigError, match=f"^{field}: "):
+        load_config("inverted_pendulum_true_reward", isolated("learner.backend=rllib", override))
+
+
+class CheckedRLlibRun(PreferenceRun):
+    """Records the Algorithm's policy right after resuming."""
+
+    def _restore(self) -> None:
+        super()._restore()
+        self.restored_policy = self.rllib.policy_state()
+
+
+@pytest.mark.slow
+def test_stopped_rllib_run_resumes_from_its_checkpoint(ray_cluster, isolated):
+    short = ("total_steps=12288", "learner.rollout_steps=512", "runtime.checkpoint_every=2",
+             "label_schedule.total_labels=40", "label_schedule.initial_labels=10")  # fmt: skip
+    cfg = load_config(None, isolated("learner.backend=rllib", *short))
+    run = PreferenceRun(cfg)
+
+    def stop_at_4(m):
+        if getattr(m, "iteration", None) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.run(stop_at_4)
+    ckpt = torch.load(run.run_dir / "checkpoint.pt", weights_only=False)
+    assert ckpt["iteration"] == 4 and ckpt["global_step"] == 4 * 2048
+    assert (run.run_dir / "rllib").is_dir()  # the Algorithm's own checkpoint beside it
+    client = MlflowClient(cfg.tracking.uri)
+    assert client.get_run(run.run_id).info.status == "KILLED"
+
+    resumed = CheckedRLlibRun(cfg, resume_run_id=run.run_id)
+    steps = []
+    result = resumed.run(lambda m: steps.append(m.global_step) if isinstance(m, Progress) else None)
+    assert_same_state(resumed.restored_policy, ckpt["learner"]["learner"]["policy"], "policy")
+    assert steps[0] == 5 * 2048  # continues after the checkpoint, not from 0
+    assert result.global_step == 12288 and result.run_id == run.run_id
+    labels = read_labels(run.run_dir / "labels").column("label_id").to_pylist()
+    assert len(labels) == len(set(labels)) == result.labels
+    assert client.get_run(run.run_id).info.status == "FINISHED"

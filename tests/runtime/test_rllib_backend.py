@@ -5,6 +5,9 @@ InvertedPendulum-v5 settings, budget and absolute bar, from synthetic labels thr
 same segment buffer, labelling actor, reward trainer and label store.
 """
 
+import os
+import signal
+
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -13,6 +16,7 @@ from tests.runtime.test_learning_from_preferences import BAR, SETTINGS
 
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
+from rlhp.data.segment_store import SegmentStore
 from rlhp.errors import ConfigError
 from rlhp.runtime.events import Progress
 from rlhp.runtime.loop import PreferenceRun
@@ -83,3 +87,36 @@ def test_stopped_rllib_run_resumes_from_its_checkpoint(ray_cluster, isolated):
     labels = read_labels(run.run_dir / "labels").column("label_id").to_pylist()
     assert len(labels) == len(set(labels)) == result.labels
     assert client.get_run(run.run_id).info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_killed_env_runner_loses_no_label(ray_cluster, isolated):
+    """RLlib restarts a killed EnvRunner (its fault tolerance); the run completes and the
+    label store holds every acknowledged label once, each naming a stored segment."""
+    short = ("total_steps=12288", "learner.rollout_steps=512", "label_schedule.total_labels=40",
+             "label_schedule.initial_labels=10", "label_schedule.total_timesteps=6144")  # fmt: skip
+    cfg = load_config(None, isolated("learner.backend=rllib", *short))
+    run = PreferenceRun(cfg)
+    killed, later = [], []
+
+    def pids():
+        group = run.rllib.algo.env_runner_group
+        return group.foreach_env_runner(lambda r: os.getpid(), local_env_runner=False)
+
+    def kill_at_2(m):
+        if getattr(m, "iteration", None) == 2 and not killed:
+            killed.extend(pids())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+        if getattr(m, "iteration", None) == 5 and not later:
+            later.extend(pids())
+
+    result = run.run(kill_at_2)
+    assert len(killed) == 1
+    assert result.global_step == 12288
+    labels = read_labels(run.run_dir / "labels")
+    ids = labels.column("label_id").to_pylist()
+    assert len(ids) == len(set(ids)) == result.labels >= 35
+    segs = set(labels.column("left").to_pylist()) | set(labels.column("right").to_pylist())
+    assert segs <= SegmentStore(1, run.run_dir / "segments").pinned_ids
+    assert later and later != killed  # a new EnvRunner process sampled after the kill

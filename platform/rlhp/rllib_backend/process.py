@@ -43,6 +43,7 @@ from rlhp.rllib_backend.module import RlhpActorCritic
 from rlhp.rllib_backend.segments import SegmentCallback
 
 CHECKPOINT_DIR = "rllib"  # in the run directory: the Algorithm's own checkpoint
+RESTORE_TIMEOUT_S = 600.0  # how long train() waits for a killed EnvRunner to come back
 ENV_NAME = "rlhp-vector-env"  # registered with Ray's registry (every EnvRunner finds it)
 
 
@@ -156,8 +157,10 @@ class RLlibPolicy:
 
     # -- what the driver calls -------------------------------------------------------------
     def policy_state(self) -> dict[str, Any]:
-        module = self.algo.learner_group._learner.module[DEFAULT_MODULE_ID]  # num_learners=0
-        return module.policy_state()
+        return self._module().policy_state()
+
+    def _module(self) -> RlhpActorCritic:
+        return self.algo.learner_group._learner.module[DEFAULT_MODULE_ID]  # num_learners=0
 
     def sample_random(self) -> None:
         """One more rollout of the initial policy on every EnvRunner: its segments reach
@@ -175,9 +178,20 @@ class RLlibPolicy:
         t0 = time.perf_counter()
         if reward_ref is not None:
             self._set_reward(reward_ref)
-        result = self.algo.train()
+        deadline = time.monotonic() + RESTORE_TIMEOUT_S
+        while True:
+            result = self.algo.train()
+            sampled = int(result[ENV_RUNNER_RESULTS].get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
+            if sampled - self._untrained > self.global_step:
+                break
+            # no EnvRunner sampled: the only one died, and RLlib restores it on a later train()
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"rllib backend: no EnvRunner sampled for {RESTORE_TIMEOUT_S:.0f} s; "
+                    "see the run's train.log for why they fail"
+                )
+            time.sleep(1.0)
         self.policy_version += 1
-        sampled = int(result[ENV_RUNNER_RESULTS].get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
         self.global_step = sampled - self._untrained  # steps trained on, as rlhp counts
         learner = result.get(LEARNER_RESULTS, {}).get(DEFAULT_MODULE_ID, {})
         metrics = {
@@ -232,7 +246,14 @@ class RLlibPolicy:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the Algorithm (optimizer, counters, EnvRunners), then the policy exactly:
+        RLlib's state round trip casts float64 tensors (the observation statistics) to
+        float32."""
         self.algo.restore_from_path(state["algorithm"])
+        self._module().net.load_state_dict(state["learner"]["policy"])
+        self.algo.env_runner_group.sync_weights(
+            from_worker_or_learner_group=self.algo.learner_group
+        )
         self.policy_version = int(state["policy_version"])
         self.global_step = int(state["global_step"])
         self._untrained = int(state["untrained_steps"])

@@ -31,13 +31,15 @@ class SegmentCallback:
         self._cutters: dict[str, tuple[SegmentCutter, int]] = {}  # episode id -> (cutter, seen)
         self._episodes = 0
         self._samples = 0
-        self._prefix = os.urandom(3).hex()
+        self._prefix: str | None = None  # drawn in the EnvRunner: one per process, restarts too
 
     def __call__(self, *, env_runner: Any = None, samples: Any = None, **kwargs: Any) -> None:
         if self.buffer is None or not samples:
             return
         worker = int(getattr(env_runner, "worker_index", 0))
         act_space = getattr(env_runner.env, "single_action_space", None) if env_runner else None
+        if self._prefix is None:
+            self._prefix = os.urandom(4).hex()
         self._samples += 1
         records: list[SegmentRecord] = []
         for ep in samples:

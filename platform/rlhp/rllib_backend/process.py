@@ -173,6 +173,12 @@ class RLlibPolicy:
 
         self._untrained += sum(group.foreach_env_runner(sample, local_env_runner=local))
 
+    def env_runner_nodes(self) -> list[str]:
+        """The Ray node id of every remote EnvRunner (where sampling runs)."""
+        return self.algo.env_runner_group.foreach_env_runner(
+            lambda runner: ray.get_runtime_context().get_node_id(), local_env_runner=False
+        )
+
     def train(self, reward_ref: ray.ObjectRef | None) -> dict[str, Any]:
         """One iteration: sampling and the PPO update on the newest reward model."""
         t0 = time.perf_counter()

@@ -217,6 +217,8 @@ class PreferenceRun:
                 from rlhp.rllib_backend.process import RLlibPolicy
 
                 self.rllib = RLlibPolicy(cfg, self.run_id, self.segment_length, actors.buffer)
+                nodes = ",".join(sorted(set(self.rllib.env_runner_nodes())))
+                self.tracker.set_tags({"rlhp.env_runner_nodes": nodes})  # where sampling runs
         self.workers, self.learner, self.trainer = actors.workers, actors.learner, actors.trainer
         self.attempts = cfg.runtime.max_actor_restarts
         if self.preferences:

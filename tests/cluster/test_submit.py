@@ -174,37 +174,6 @@ def test_rlhp_submit_and_ray_job_submit_on_two_nodes(cluster, tmp_path):
         assert (tmp_path / "runs" / run.info.run_id / "checkpoint.pt").exists()
 
 
-def node_cpus(cluster) -> dict[str, float]:
-    """Node id -> CPUs of every alive node (the head has none: work lands on node 2)."""
-    auth = {"Authorization": f"Bearer {cluster['token']}"}
-    summary = requests.get(f"{cluster['url']}/nodes?view=summary", headers=auth, timeout=5)
-    nodes = summary.json()["data"]["summary"]
-    return {n["raylet"]["nodeId"]: float(n["raylet"].get("resourcesTotal", {}).get("CPU", 0.0))
-            for n in nodes if n["raylet"]["state"] == "ALIVE"}  # fmt: skip
-
-
-@pytest.mark.slow
-def test_rllib_backend_samples_on_the_second_node(cluster, tmp_path):
-    """learner.backend=rllib as a Ray job: the EnvRunners sit on the node with the CPUs (not
-    the head, where the driver and its local Learner run), and the run finishes."""
-    MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_experiments()  # create the schema once
-    job = rlhp(
-        "submit", "--working-dir", ".", "--", "python", "jobs/mujoco_synthetic.py",
-        *short_run(tmp_path, "rllib-two-nodes"), "--set", "learner.backend=rllib",
-        env=client_env(RAY_ADDRESS=cluster["url"], RAY_AUTH_TOKEN=cluster["token"]),
-        timeout=400,
-    )  # fmt: skip
-    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    (run,) = client.search_runs([client.get_experiment_by_name("rllib-two-nodes").experiment_id])
-    assert run.info.status == "FINISHED"
-    assert run.data.params["learner.backend"] == "rllib"
-    cpus = node_cpus(cluster)
-    runners = run.data.tags["rlhp.env_runner_nodes"].split(",")
-    assert runners and all(cpus.get(node, 0.0) > 0 for node in runners), (runners, cpus)
-    assert len(cpus) == 2 and min(cpus.values()) == 0.0  # the head node has no CPU
-
-
 @pytest.mark.slow
 def test_no_wait_and_ctrl_c_stops_the_job(cluster, tmp_path):
     from ray.job_submission import JobSubmissionClient
@@ -283,3 +252,35 @@ def test_unreachable_or_missing_address_is_one_line(tmp_path):
         "rlhp: error: RAY_ADDRESS: no Ray cluster given; set RAY_ADDRESS=http://HEAD:8265 "
         "(the head's dashboard) or pass --address"
     )
+
+
+def node_cpus(cluster) -> dict[str, float]:
+    """Node id -> CPUs of every alive node (the head has none: work lands on node 2)."""
+    auth = {"Authorization": f"Bearer {cluster['token']}"}
+    summary = requests.get(f"{cluster['url']}/nodes?view=summary", headers=auth, timeout=5)
+    nodes = summary.json()["data"]["summary"]
+    return {n["raylet"]["nodeId"]: float(n["raylet"].get("resourcesTotal", {}).get("CPU", 0.0))
+            for n in nodes if n["raylet"]["state"] == "ALIVE"}  # fmt: skip
+
+
+# last in this module: its Algorithm tears down EnvRunners on the shared cluster
+@pytest.mark.slow
+def test_rllib_backend_samples_on_the_second_node(cluster, tmp_path):
+    """learner.backend=rllib as a Ray job: the EnvRunners sit on the node with the CPUs (not
+    the head, where the driver and its local Learner run), and the run finishes."""
+    MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_experiments()  # create the schema once
+    job = rlhp(
+        "submit", "--working-dir", ".", "--", "python", "jobs/mujoco_synthetic.py",
+        *short_run(tmp_path, "rllib-two-nodes"), "--set", "learner.backend=rllib",
+        env=client_env(RAY_ADDRESS=cluster["url"], RAY_AUTH_TOKEN=cluster["token"]),
+        timeout=400,
+    )  # fmt: skip
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("rllib-two-nodes").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["learner.backend"] == "rllib"
+    cpus = node_cpus(cluster)
+    runners = run.data.tags["rlhp.env_runner_nodes"].split(",")
+    assert runners and all(cpus.get(node, 0.0) > 0 for node in runners), (runners, cpus)
+    assert len(cpus) == 2 and min(cpus.values()) == 0.0  # the head node has no CPU

@@ -19,7 +19,6 @@ class IterationMetrics:
     def __init__(self, steps_per_iteration: int, window: int = 100) -> None:
         self.steps_per_iteration = steps_per_iteration
         self.recent: deque[float] = deque(maxlen=window)
-
         self._mean: float | None = None  # set_mean: a backend that keeps its own window
 
     def add(self, rollouts: Sequence[Rollout]) -> None:

@@ -129,11 +129,7 @@ class SameStepVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-env once; episodes that end are reset in the same step."""
         n = self.num_envs
-        obs = np.empty(self._batch_shape, dtype=self._obs_dtype)
-        rewards = np.empty(n, dtype=np.float64)
-        terminations = np.zeros(n, dtype=np.bool_)
-        truncations = np.zeros(n, dtype=np.bool_)
-        ended = _Ended(n, self._batch_shape, self._obs_dtype)
+        obs, rewards, terminations, truncations, ended = self._step_arrays()
         for i in range(n):
             o, rewards[i], terminated, truncated = self._advance(i, actions[i])
             if terminated or truncated:
@@ -142,10 +138,24 @@ class SameStepVectorEnv(VectorEnv):
                 o, _ = self.envs[i].reset()
                 self._t[i], self._ret[i] = 0, 0.0
             obs[i] = o
+        return obs, rewards, terminations, truncations, self._step_infos(rewards, ended)
+
+    def _step_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _Ended]:
+        """Fresh (obs, rewards, terminations, truncations, ended) for one step."""
+        n = self.num_envs
+        return (
+            np.empty(self._batch_shape, dtype=self._obs_dtype),
+            np.zeros(n, dtype=np.float64),
+            np.zeros(n, dtype=np.bool_),
+            np.zeros(n, dtype=np.bool_),
+            _Ended(n, self._batch_shape, self._obs_dtype),
+        )
+
+    def _step_infos(self, rewards: np.ndarray, ended: _Ended) -> dict[str, Any]:
         infos: dict[str, Any] = {"true_reward": rewards.copy(), **ended.infos()}
         if self._record:
             self._add_render_state(infos)
-        return obs, rewards, terminations, truncations, infos
+        return infos
 
     def _advance(self, i: int, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:
         """Step sub-env ``i`` with the paper's changes and the time limit; count its step
@@ -248,11 +258,7 @@ class NextStepVectorEnv(SameStepVectorEnv):
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         n = self.num_envs
-        obs = np.empty(self._batch_shape, dtype=self._obs_dtype)
-        rewards = np.zeros(n, dtype=np.float64)
-        terminations = np.zeros(n, dtype=np.bool_)
-        truncations = np.zeros(n, dtype=np.bool_)
-        ended = _Ended(n, self._batch_shape, self._obs_dtype)
+        obs, rewards, terminations, truncations, ended = self._step_arrays()
         for i in range(n):
             if self._needs_reset[i]:
                 obs[i], _ = self.envs[i].reset()
@@ -263,7 +269,4 @@ class NextStepVectorEnv(SameStepVectorEnv):
                 ended.add(i, obs[i], self._ret[i], self._t[i])
                 terminations[i], truncations[i] = terminated, truncated
                 self._needs_reset[i] = True
-        infos: dict[str, Any] = {"true_reward": rewards.copy(), **ended.infos()}
-        if self._record:
-            self._add_render_state(infos)
-        return obs, rewards, terminations, truncations, infos
+        return obs, rewards, terminations, truncations, self._step_infos(rewards, ended)

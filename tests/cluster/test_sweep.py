@@ -1,6 +1,7 @@
 """``rlhp sweep``: a real Ray Tune grid of 2 envs x 2 seeds of short rlhp runs on a fresh
-local Ray; MLflow holds one parent run with four child runs and the summary artifacts. And
-a spec with an unknown key stops with one line naming it."""
+local Ray, one env's trials on each learner backend; MLflow holds one parent run with four
+child runs and the summary artifacts. And a spec with an unknown key stops with one line
+naming it."""
 
 import csv
 import json
@@ -52,15 +53,21 @@ def test_sweep_two_envs_two_seeds(tmp_path):
     assert parent.info.run_id in proc.stdout
     grid = {(r.data.params["env.id"], r.data.params["seed"]) for r in children}
     assert grid == {(e, s) for e in ("Pendulum-v1", "MountainCarContinuous-v0") for s in "01"}
+    backend = {"Pendulum-v1": "rlhp", "MountainCarContinuous-v0": "rllib"}  # the spec's per_env
+    # the actors of a run: buffer, labelling, reward trainer and the policy process's (rlhp:
+    # a rollout worker and the learner; rllib: one EnvRunner, the Learner in the driver)
+    actors = {"rlhp": "5/5", "rllib": "4/4"}
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.params["total_steps"] == "2048"  # the spec's set reached the trial
+        assert child.data.params["learner.backend"] == backend[child.data.params["env.id"]]
         assert "true_episode_return" in child.data.metrics
         # each trial in its own placement group (driver + one rollout worker bundle), and
         # every actor of the run inside it
         bundles = json.loads(child.data.tags["rlhp.placement_group.bundles"])
         assert bundles == [{"CPU": 0.5}, {"CPU": 0.5}]
-        assert child.data.tags["rlhp.actors_in_placement_group"] == "5/5"
+        inside = child.data.tags["rlhp.actors_in_placement_group"]
+        assert inside == actors[child.data.params["learner.backend"]]
     assert len({c.data.tags["rlhp.placement_group"] for c in children}) == 4
 
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}

@@ -14,12 +14,19 @@ budget, 1000-step episodes leave ~60 resets, too few even for PPO on the true re
 per upright step and -1 per fallen one (``termination_penalty=1``); the bar, 40 of 50, is the issue's 80 % of the maximum (the
 pole up for at least 45 of 50 steps); the random policy scores about -35.
 
-Why ``runtime.lockstep``: in the asynchronous loop, which reward model each of the run's 28
+Why ``runtime.lockstep``: in the asynchronous loop, which reward model each of the run's 56
 updates reads depends on how fast the machine fits it, and at this scale that decides the
-run. Measured on the settings below, seeds 0-5, after the validation split stopped hashing
-the run id: asynchronous -10.4, 50, 24.8, 24.8, -42, 50; lockstep 50, 50, 12, 38.4, 50, 50
-(shuffled labels, lockstep, seeds 0-2: -24.8, -38, -46; docs/preferences.md). Lockstep makes
-the check a function of the seed, not of the CI machine's load; this check runs seed 0.
+run. Measured on these settings with the learning rate annealed, seeds 0-5, after the
+validation split stopped hashing the run id: asynchronous -10.4, 50, 24.8, 24.8, -42, 50;
+lockstep 50, 50, 12, 38.4, 50, 50. Lockstep makes the check a function of the seed, not of
+the CI machine's load; this check runs seed 0.
+
+Why ``learner.ppo.anneal_lr=false``: a lockstep run repeats exactly on one installation,
+not across installations (cause not pinned down): the same code whose annealed seed 0 gave
+50 on an earlier install gave 30.8 on a fresh one and on CI, its training return still
+rising at the budget's end, where the annealed learning rate reaches zero. With a constant
+learning rate, lockstep, on that fresh install: oracle labels, seeds 0-3: 50, 50, 50, 50;
+shuffled labels, seeds 0-1: -46, -46; the RLlib backend's check (seed 0): 50.
 """
 
 import pytest
@@ -41,6 +48,7 @@ SETTINGS = (
     "label_schedule.initial_labels=50",
     "runtime.eval_episodes=5",
     "runtime.lockstep=true",
+    "learner.ppo.anneal_lr=false",
 )
 
 

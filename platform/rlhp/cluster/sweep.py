@@ -311,6 +311,8 @@ def placement_tags(run: Any) -> dict[str, str]:
             [a.__ray_call__.remote(lambda _: ray.get_runtime_context().get_placement_group_id())
              for a in actors]
         )  # fmt: skip
+        if run.rllib is not None:  # learner.backend=rllib: the Algorithm's EnvRunners too
+            groups += run.rllib.env_runner_placement_groups()
         inside = f"{sum(g == mine for g in groups)}/{len(groups)}"
     except RayActorError:  # an actor is being restarted: a diagnostic, never a failure
         inside = "unknown"

@@ -179,6 +179,13 @@ class RLlibPolicy:
             lambda runner: ray.get_runtime_context().get_node_id(), local_env_runner=False
         )
 
+    def env_runner_placement_groups(self) -> list[str | None]:
+        """The placement group id of every remote EnvRunner (a sweep trial's, or None)."""
+        return self.algo.env_runner_group.foreach_env_runner(
+            lambda runner: ray.get_runtime_context().get_placement_group_id(),
+            local_env_runner=False,
+        )
+
     def train(self, reward_ref: ray.ObjectRef | None) -> dict[str, Any]:
         """One iteration: sampling and the PPO update on the newest reward model."""
         t0 = time.perf_counter()

@@ -175,15 +175,16 @@ class RLlibPolicy:
 
     def env_runner_nodes(self) -> list[str]:
         """The Ray node id of every remote EnvRunner (where sampling runs)."""
-        return self.algo.env_runner_group.foreach_env_runner(
-            lambda runner: ray.get_runtime_context().get_node_id(), local_env_runner=False
-        )
+        return self._ask_env_runners(lambda context: context.get_node_id())
 
     def env_runner_placement_groups(self) -> list[str | None]:
         """The placement group id of every remote EnvRunner (a sweep trial's, or None)."""
+        return self._ask_env_runners(lambda context: context.get_placement_group_id())
+
+    def _ask_env_runners(self, ask: Any) -> list[Any]:
+        """``ask(runtime context)`` on every remote EnvRunner, in runner order."""
         return self.algo.env_runner_group.foreach_env_runner(
-            lambda runner: ray.get_runtime_context().get_placement_group_id(),
-            local_env_runner=False,
+            lambda runner: ask(ray.get_runtime_context()), local_env_runner=False
         )
 
     def train(self, reward_ref: ray.ObjectRef | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ and segment lengths, and measures on fresh random-policy episodes:
 - ``acc_health``: oracle agreement on fresh pairs where exactly one segment has upright
   steps, and ``acc_fallen`` on pairs of two fallen segments.
 
-    python benchmarks/initial_reward_model.py                  # ~2 min on 2 cores
+    python benchmarks/initial_reward_model.py                  # ~3 min on 2 cores
     python benchmarks/initial_reward_model.py --seeds 0 1 2 --epochs 50
 """
 

@@ -6,6 +6,11 @@ problem is in the online process (docs/preferences.md, "Why preferences fell sho
 Hopper"). Same config as the run (env changes, learner, normalization), no labels, no Ray.
 
   python benchmarks/train_on_frozen_reward.py RUN_DIR [--steps 500000] [--episodes 20]
+      [--seed N] [--out RESULT.json]
+
+``--seed`` trains with another seed than the run's, so that the reward model and the
+policy's seed can be crossed; ``--out`` keeps the result (evaluation returns, training
+curve) as one JSON file.
 
 Prints the training return every 20 iterations and the evaluation return (mean true
 return of deterministic episodes) at the end.
@@ -14,6 +19,7 @@ return of deterministic episodes) at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -36,13 +42,18 @@ def main() -> None:
     p.add_argument("run_dir", type=Path, help="a finished preference run's directory")
     p.add_argument("--steps", type=int, default=500_000)
     p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--seed", type=int, help="policy seed (default: the run's)")
+    p.add_argument("--out", type=Path, help="write the result here as JSON")
     args = p.parse_args()
     torch.set_num_threads(1)
     saved = RewardModelCheckpoint.load(args.run_dir / REWARD_MODEL)
     if saved is None:
         raise SystemExit(f"{args.run_dir}: no {REWARD_MODEL}; give a preference run's directory")
     cfg = validate_config(yaml.safe_load((args.run_dir / "config.yaml").read_text()))
-    cfg = cfg.model_copy(update={"total_steps": args.steps})
+    update: dict[str, int] = {"total_steps": args.steps}
+    if args.seed is not None:
+        update["seed"] = args.seed
+    cfg = cfg.model_copy(update=update)
     trainer = OnPolicyTrainer(cfg)
     env = trainer.env
     spec = InputSpec.from_spaces(env.single_observation_space, env.single_action_space)
@@ -50,13 +61,27 @@ def main() -> None:
     ensemble.load_state_dict(saved.model)
     trainer.learner.reward_fn = ensemble  # frozen: never refitted
     t0 = time.time()
+    curve: list[tuple[int, float]] = []
     for stats in trainer.train():
+        curve.append((stats.global_step, stats.mean_recent_return))
         if stats.iteration % 20 == 0:
             print(f"step {stats.global_step}: true return {stats.mean_recent_return:.1f} "
                   f"({time.time() - t0:.0f} s)", flush=True)  # fmt: skip
     returns = report.evaluate(cfg, trainer.policy.cpu().eval(), args.episodes)
     print(f"evaluation return {np.mean(returns):.1f} +- {np.std(returns):.1f} "
           f"({args.episodes} episodes, {args.steps} steps on the frozen final r_hat)")  # fmt: skip
+
+    if args.out:
+        result = {
+            "reward_run": str(args.run_dir),
+            "seed": cfg.seed,
+            "steps": args.steps,
+            "eval_returns": [float(r) for r in returns],
+            "eval_return": float(np.mean(returns)),
+            "curve": curve,
+            "wall_s": time.time() - t0,
+        }
+        args.out.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -81,3 +81,18 @@ def test_remove_control_cost() -> None:
     assert r_free[0] == pytest.approx(r_base[0] + ctrl_cost, rel=1e-9)
     with pytest.raises(ConfigError, match=r"env\.remove_control_cost"):
         make_vector_env(EnvConfig(id="InvertedPendulum-v5", remove_control_cost=True), 0)
+
+
+def test_make_kwargs_reach_the_env_and_bad_ones_name_the_field() -> None:
+    """env.make_kwargs are gymnasium.make's: Hopper's upright bonus halved, same physics."""
+    base = make_vector_env(EnvConfig(id="Hopper-v5"), seed=0)
+    half = make_vector_env(EnvConfig(id="Hopper-v5", make_kwargs={"healthy_reward": 0.5}), 0)
+    action = np.full((1, 3), 0.1)
+    obs_base, r_base, *_ = base.step(action)
+    obs_half, r_half, *_ = half.step(action)
+    np.testing.assert_array_equal(obs_half, obs_base)
+    assert r_half[0] == pytest.approx(r_base[0] - 0.5, rel=1e-9)  # upright after one step
+    with pytest.raises(ConfigError, match=r"env\.make_kwargs: 'Hopper-v5' does not take"):
+        make_vector_env(EnvConfig(id="Hopper-v5", make_kwargs={"bogus": 1}), 0)
+    with pytest.raises(ConfigError, match=r"env\.make_kwargs: 'ALE/Pong-v5' is an Atari game"):
+        make_vector_env(EnvConfig(id="ALE/Pong-v5", make_kwargs={"x": 1}), 0)

@@ -61,6 +61,14 @@ class EnvConfig(BaseModel):
             "observation and clip frame (per-game table in rlhp.envs.score_masks)"
         ),
     )
+    make_kwargs: dict[str, bool | int | float | str] = Field(
+        default_factory=dict,
+        description=(
+            "MuJoCo and other Python envs: extra keyword arguments for gymnasium.make, e.g. "
+            "env.make_kwargs.healthy_reward=0.5 for Hopper-v5; remove_control_cost is applied "
+            "after them (Atari games take the atari_* fields instead)"
+        ),
+    )
     episode_steps: int | None = Field(
         None,
         ge=1,

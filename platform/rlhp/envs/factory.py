@@ -133,6 +133,11 @@ def _make_atari(cfg: EnvConfig, spec: EnvSpec) -> AtariPaperVectorEnv:
             f"env.remove_control_cost: {cfg.id!r} is an Atari game without a control cost; "
             "set env.remove_control_cost=false"
         )
+    if cfg.make_kwargs:
+        raise ConfigError(
+            f"env.make_kwargs: {cfg.id!r} is an Atari game, whose settings are the env.atari_* "
+            "fields; remove env.make_kwargs"
+        )
     kwargs = spec.kwargs
     max_frames = int(kwargs.get("max_num_frames_per_episode") or 108_000)
     episode_steps = cfg.episode_steps or max_frames // cfg.atari_frameskip
@@ -183,10 +188,18 @@ def make_single_env(cfg: EnvConfig, render_mode: str | None = None, **extra: Any
             f"env.mask_score: score masking exists only for Atari games, not {cfg.id!r}; "
             "set env.mask_score=false"
         )
-    kwargs: dict[str, Any] = dict(extra)
+    kwargs: dict[str, Any] = {**cfg.make_kwargs, **extra}
     if cfg.remove_control_cost:
         kwargs.update(_control_cost_kwargs(cfg, spec))
-    env = gym.make(cfg.id, render_mode=render_mode, disable_env_checker=True, **kwargs)
+    try:
+        env = gym.make(cfg.id, render_mode=render_mode, disable_env_checker=True, **kwargs)
+    except TypeError as e:
+        if not cfg.make_kwargs:
+            raise
+        raise ConfigError(
+            f"env.make_kwargs: {cfg.id!r} does not take {sorted(cfg.make_kwargs)} ({e}); "
+            "use the keyword arguments of its constructor"
+        ) from None
     # Skip TimeLimit / OrderEnforcing / PassiveEnvChecker: the vector env keeps the time
     # limit itself. Envs registered with extra wrappers keep their wrapper stack.
     return env if spec.additional_wrappers else env.unwrapped

@@ -36,8 +36,6 @@ import torch
 
 from rlhp.config import load_config
 from rlhp.data import LabelStore, SegmentRecord, SegmentStore, commit_labels
-from rlhp.envs.factory import make_vector_env
-from rlhp.envs.segments import SegmentCutter
 from rlhp.preference import (
     InputSpec,
     PreferenceData,
@@ -45,29 +43,12 @@ from rlhp.preference import (
     SimulatedTeacher,
     to_label_records,
 )
+from segment_bytes import segments
 
 
 def random_segments(preset: str, overrides: list[str], n: int, seed: int) -> list[SegmentRecord]:
-    """``n`` consecutive segments of a uniformly random policy, cut as the rollout workers
-    cut them (aligned, non-overlapping, never across an episode's end)."""
-    cfg = load_config(preset, overrides).env
-    env = make_vector_env(cfg, seed)
-    length = cfg.segment_steps
-    assert length is not None
-    cutter = SegmentCutter(
-        env_id=cfg.id, run_id="initial-rm", worker=0, num_envs=env.num_envs, length=length
-    )
-    env.action_space.seed(seed)
-    obs, infos = env.reset(seed=seed)
-    state = env.render_state(obs, infos)
-    out: list[SegmentRecord] = []
-    while len(out) < n:
-        actions = env.action_space.sample()
-        next_obs, _, terms, truncs, infos = env.step(actions)
-        out += cutter.add(obs, actions, infos["true_reward"], state, terms | truncs, 0)
-        obs, state = next_obs, env.render_state(next_obs, infos)
-    env.close()
-    return out[:n]
+    """``n`` random-policy segments of the preset's env (``segment_bytes.segments``)."""
+    return segments(load_config(preset, overrides).env, n, seed)
 
 
 def upright(segment: SegmentRecord) -> np.ndarray:

@@ -28,11 +28,16 @@ FAMILIES = {
 }
 
 
-def segments(cfg: EnvConfig, n: int) -> list:
-    env = make_vector_env(cfg, seed=0)
+def segments(cfg: EnvConfig, n: int, seed: int = 0) -> list:
+    """``n`` consecutive segments of a uniformly random policy, cut as the rollout workers
+    cut them (aligned, non-overlapping, never across an episode's end)."""
+    env = make_vector_env(cfg, seed=seed)
     length = segment_length(cfg, env.dt)
-    cutter = SegmentCutter(env_id=cfg.id, run_id="bench", worker=0, num_envs=1, length=length)
-    obs, infos = env.reset(seed=0)
+    cutter = SegmentCutter(
+        env_id=cfg.id, run_id="bench", worker=0, num_envs=env.num_envs, length=length
+    )
+    env.action_space.seed(seed)
+    obs, infos = env.reset(seed=seed)
     state, out = env.render_state(obs, infos), []
     while len(out) < n:
         actions = env.action_space.sample()

@@ -29,10 +29,29 @@ import yaml
 
 from rlhp.algos.trainer import OnPolicyTrainer
 from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint
-from rlhp.config import validate_config
+from rlhp.config import RunConfig, validate_config
+from rlhp.envs import make_vector_env
 from rlhp.preference.ensemble import RewardEnsemble
 from rlhp.preference.networks import InputSpec
 from rlhp.runtime import report
+
+
+def frozen_reward(run_dir: Path, steps: int, seed: int | None) -> tuple[RunConfig, RewardEnsemble]:
+    """The run's config (``steps`` env steps, ``seed`` if given) and its final reward model."""
+    saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL)
+    if saved is None:
+        raise SystemExit(f"{run_dir}: no {REWARD_MODEL}; give a preference run's directory")
+    cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    update: dict[str, int] = {"total_steps": steps}
+    if seed is not None:
+        update["seed"] = seed
+    cfg = cfg.model_copy(update=update)
+    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed)
+    spec = InputSpec.from_spaces(env.single_observation_space, env.single_action_space)
+    env.close()
+    ensemble = RewardEnsemble(spec, cfg.reward_model)
+    ensemble.load_state_dict(saved.model)
+    return cfg, ensemble
 
 
 def main() -> None:
@@ -46,19 +65,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="write the result here as JSON")
     args = p.parse_args()
     torch.set_num_threads(1)
-    saved = RewardModelCheckpoint.load(args.run_dir / REWARD_MODEL)
-    if saved is None:
-        raise SystemExit(f"{args.run_dir}: no {REWARD_MODEL}; give a preference run's directory")
-    cfg = validate_config(yaml.safe_load((args.run_dir / "config.yaml").read_text()))
-    update: dict[str, int] = {"total_steps": args.steps}
-    if args.seed is not None:
-        update["seed"] = args.seed
-    cfg = cfg.model_copy(update=update)
+    cfg, ensemble = frozen_reward(args.run_dir, args.steps, args.seed)
     trainer = OnPolicyTrainer(cfg)
-    env = trainer.env
-    spec = InputSpec.from_spaces(env.single_observation_space, env.single_action_space)
-    ensemble = RewardEnsemble(spec, cfg.reward_model)
-    ensemble.load_state_dict(saved.model)
     trainer.learner.reward_fn = ensemble  # frozen: never refitted
     t0 = time.time()
     curve: list[tuple[int, float]] = []

@@ -75,7 +75,16 @@ def test_a_killed_feedback_actor_loses_no_acknowledged_label(ray_cluster, tmp_pa
             assert out.status_code == 200, out.text
             acked.append(out.json()["label_id"])
             break
-        assert ray.get(actor.restored.remote())["pairs"] >= 1
+        # The restarted actor serves HTTP from its constructor, so the answer above can
+        # land before Ray marks the actor alive; calls to it meanwhile are refused.
+        while True:
+            try:
+                restored = ray.get(actor.restored.remote())
+                break
+            except ray.exceptions.ActorUnavailableError:
+                assert time.time() < deadline, "the restarted feedback actor never came up"
+                time.sleep(0.2)
+        assert restored["pairs"] >= 1
         while len(acked) < 10 and time.time() < deadline and live.thread.is_alive():
             if (label := try_to_answer(client, token)) is not None:
                 acked.append(label)

@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from initial_reward_model import upright
+from initial_reward_model import is_upright
 from rlhp.algos.trainer import OnPolicyTrainer
 from rlhp.config import RunConfig
-from rlhp.data import SegmentRecord
 from rlhp.envs import make_vector_env
 from rlhp.nn.acting import TorchPolicyActor
 from rlhp.preference.ensemble import RewardEnsemble
@@ -60,22 +59,16 @@ def behaviour(
             rew_.append(r[0])
             if term[0] or trunc[0]:
                 break
-        episode = SegmentRecord(
-            segment_id="e", run_id="trap", env_id=cfg.env.id, worker=0, policy_version=0,
-            t_start=0, obs=np.stack(obs_), actions=np.stack(act_), true_rewards=np.asarray(rew_),
-            render_state={"qpos": np.stack(qpos), "qvel": np.stack(qvel)}, created_at=0.0,
-        )  # fmt: skip
-        up = upright(episode)
-        r = r_hat.predict(episode.obs, episode.actions)
+        velocity = np.stack(qvel)
+        up = is_upright(np.stack(qpos), velocity)
+        r = r_hat.predict(np.stack(obs_), np.stack(act_))
         rows.append(
             {
                 "true_return": float(np.sum(rew_)),
                 "r_hat_return": float(r.sum()),
                 "upright_steps": int(up.sum()),
                 "first_fall": int(np.argmin(up)) if not up.all() else len(up),
-                "speed_upright": float(episode.render_state["qvel"][up, 0].mean())
-                if up.any()
-                else 0.0,
+                "speed_upright": float(velocity[up, 0].mean()) if up.any() else 0.0,
                 "r_hat_upright": float(r[up].mean()) if up.any() else float("nan"),
                 "r_hat_fallen": float(r[~up].mean()) if (~up).any() else float("nan"),
             }

@@ -13,6 +13,10 @@ of the asynchronous loop's noise, so it can be studied one change per row over m
   constant (r_hat's mean over fallen steps of random-policy episodes). A diagnostic, not a
   method: it reads the physics state. If the trap disappears, what traps PPO is how r_hat
   varies *among fallen states*, which the true reward barely does;
+- ``true_fallen_flat``: the same flattening applied to the true reward (every fallen step
+  gets the true reward's mean over random-policy fallen steps, about -1), the control for
+  ``rhat_fallen_flat``: it says how much of that row's effect any reward's fallen-state
+  variation (for the true reward: forward velocity while falling) has on PPO;
 - ``rhat_upright_bonus``: r_hat plus r_hat's own upright-fallen gap on every upright step
   (the gap doubled). Also a diagnostic: whether the gap's size relative to the rest of
   r_hat decides the trap;
@@ -50,6 +54,7 @@ import numpy as np
 import torch
 
 from reward_trap import behaviour
+from rlhp.algos.rollout import Rollout
 from rlhp.algos.trainer import OnPolicyTrainer
 from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint
 from rlhp.config import RunConfig, load_config
@@ -62,12 +67,13 @@ from rlhp.runtime import report
 A1_TRPO = ["learner.algo=trpo", "learner.gamma=0.995", "learner.gae_lambda=0.97",
            "learner.trpo.ent_coef=0.01"]  # fmt: skip
 
-# row -> (reward: "true" | "rhat" | "rhat_fallen_flat" | "rhat_upright_bonus", overrides)
+# row -> (reward: "true" | "rhat" | a diagnostic reward shape named like its row, overrides)
 ROWS: dict[str, tuple[str, list[str]]] = {
     "true": ("true", []),
     "rhat": ("rhat", []),
     "rhat_fallen_flat": ("rhat_fallen_flat", []),
     "rhat_upright_bonus": ("rhat_upright_bonus", []),
+    "true_fallen_flat": ("true_fallen_flat", []),
     "rhat_ent": ("rhat", ["learner.ppo.ent_coef=0.01"]),
     "true_ent": ("true", ["learner.ppo.ent_coef=0.01"]),
     "rhat_gae": ("rhat", ["learner.gamma=0.995", "learner.gae_lambda=0.97"]),
@@ -84,18 +90,21 @@ def upright_from_obs(obs: np.ndarray) -> np.ndarray:
     return (z > 0.7) & (np.abs(angle) < 0.2) & (np.abs(obs[..., 1:5]) < 100).all(-1)
 
 
-def random_policy_steps(cfg: RunConfig, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Observations and actions of uniformly random actions in the run's env."""
+def random_policy_steps(
+    cfg: RunConfig, steps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observations, actions and true rewards of uniformly random actions in the run's env."""
     env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), seed)
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
-    obs_, act_ = [], []
+    obs_, act_, rew_ = [], [], []
     for _ in range(steps):
         action = env.action_space.sample()
         obs_.append(obs[0]), act_.append(action[0])
-        obs, *_ = env.step(action)
+        obs, r, *_ = env.step(action)
+        rew_.append(r[0])
     env.close()
-    return np.stack(obs_), np.stack(act_)
+    return np.stack(obs_), np.stack(act_), np.asarray(rew_, np.float32)
 
 
 class ShapedRHat:
@@ -104,7 +113,7 @@ class ShapedRHat:
 
     def __init__(self, r_hat: RewardEnsemble, kind: str, cfg: RunConfig) -> None:
         self.r_hat, self.kind = r_hat, kind
-        obs, act = random_policy_steps(cfg, 20_000, seed=12_345)
+        obs, act, _ = random_policy_steps(cfg, 20_000, seed=12_345)
         r, up = r_hat.predict(obs, act), upright_from_obs(obs)
         self.fallen_mean = float(r[~up].mean())
         self.gap = float(r[up].mean() - r[~up].mean())
@@ -139,11 +148,22 @@ def trial(model_dir: Path, row: str, seed: int, steps: int, episodes: int) -> di
     reward_fn: Callable | None = None  # the true reward
     if reward == "rhat":
         reward_fn = r_hat
-    elif reward != "true":
+    elif reward.startswith("rhat_"):
         reward_fn = ShapedRHat(r_hat, reward, cfg)
+    elif reward == "true_fallen_flat":
+        obs, _, true = random_policy_steps(cfg, 20_000, seed=12_345)
+        fallen_true = float(true[~upright_from_obs(obs)].mean())
     torch.set_num_threads(1)
     trainer = OnPolicyTrainer(cfg)
     trainer.learner.reward_fn = reward_fn
+    if reward == "true_fallen_flat":
+
+        def flattened_true_reward(rollout: Rollout) -> np.ndarray:
+            r = np.array(rollout.rewards, np.float32)
+            r[~upright_from_obs(rollout.obs)] = fallen_true
+            return r
+
+        trainer.learner.model_rewards = flattened_true_reward  # type: ignore[method-assign]
     t0, curve = time.time(), []
     for stats in trainer.train():
         curve.append((stats.global_step, stats.mean_recent_return))
@@ -167,6 +187,8 @@ def trial(model_dir: Path, row: str, seed: int, steps: int, episodes: int) -> di
     }
     if isinstance(reward_fn, ShapedRHat):
         result["fallen_mean"], result["gap"] = reward_fn.fallen_mean, reward_fn.gap
+    if reward == "true_fallen_flat":
+        result["fallen_mean"] = fallen_true
     return result
 
 

@@ -71,13 +71,16 @@ def fit_initial(
     epochs: int,
     seed: int,
     tmp: Path,
+    teacher_overrides: tuple[str, ...] = (),
 ) -> RewardEnsemble:
-    """The reward model fitted on ``labels`` oracle answers about random pairs of ``pool``."""
+    """The reward model fitted on ``labels`` answers of the teacher (the preset's, with
+    ``teacher_overrides``: the oracle by default) about random pairs of ``pool``."""
     rng = np.random.default_rng(seed)
     store = SegmentStore(capacity=len(pool), directory=tmp / "segments")
     store.add(pool)
     pairs = [tuple(pool[i] for i in rng.choice(len(pool), 2, replace=False)) for _ in range(labels)]
-    teacher = SimulatedTeacher()
+    teacher_cfg = load_config(preset, [f"teacher.{kv}" for kv in teacher_overrides]).teacher
+    teacher = SimulatedTeacher(teacher_cfg.model_copy(update={"seed": seed}))
     ids = (f"label-{i}" for i in itertools.count())
     records = to_label_records(
         pairs, teacher.label(pairs), teacher, "random", make_id=lambda: next(ids)
@@ -135,12 +138,25 @@ def main() -> None:
         metavar="FIELD=VALUE",
         help="override a reward_model field, e.g. --set l2_adapt=false",
     )
+    p.add_argument(
+        "--teacher",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a teacher field, e.g. --teacher kind=stoc --teacher beta=1",
+    )
     p.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = p.parse_args()
     torch.set_num_threads(1)
     # (name, segment length, pool size): the preset's one rollout, 2 segments per label
-    # (label_schedule.initial_segments_per_label=2), and 1.5 s clips from one rollout.
-    rows = [("seg50_pool40", 50, 40), ("seg50_pool350", 50, 350), ("seg188_pool10", 188, 10)]
+    # (label_schedule.initial_segments_per_label=2), 1.5 s clips and 25-step clips from one
+    # rollout.
+    rows = [
+        ("seg50_pool40", 50, 40),
+        ("seg50_pool350", 50, 350),
+        ("seg188_pool10", 188, 10),
+        ("seg25_pool80", 25, 80),  # half-length clips, one rollout
+    ]
     results: list[dict[str, object]] = []
     for name, length, size in rows:
         if args.rows and name not in args.rows:
@@ -151,12 +167,14 @@ def main() -> None:
             test = random_segments(args.preset, overrides, 4000 // length * 20, 10_000 + seed)
             with tempfile.TemporaryDirectory() as tmp:
                 ensemble = fit_initial(
-                    pool, args.labels, args.preset, args.set, args.epochs, seed, Path(tmp)
-                )
+                    pool, args.labels, args.preset, args.set, args.epochs, seed, Path(tmp),
+                    tuple(args.teacher),
+                )  # fmt: skip
             m = measure(ensemble, test, seed)
             row = {
                 "row": name,
                 "set": args.set,
+                "teacher": args.teacher,
                 "epochs": args.epochs,
                 "seed": seed,
                 "upright_in_pool": int(sum(upright(s).any() for s in pool)),

@@ -33,6 +33,11 @@ only a policy that lies down for most of the 1000 steps scores below 0.
     python benchmarks/frozen_reward_rows.py MODEL_DIR --rows true rhat --seeds 0 1 2 3 \\
         --out benchmarks/results/frozen_rows [--workers 2]
     python benchmarks/frozen_reward_rows.py MODEL_DIR --out DIR --table
+    python benchmarks/frozen_reward_rows.py MODEL_DIR --landscape   # r_hat vs the true reward
+
+``--landscape`` compares the frozen r_hat with the true reward on 20k random-policy steps:
+the upright gap (mean of an upright step minus mean of a fallen step) in units of the
+fallen steps' spread, and how much of the fallen steps' reward forward velocity explains.
 
 MODEL_DIR holds a preference run's ``config.yaml`` and ``reward_model.pt`` (a run
 directory, or a copy such as ``benchmarks/records/hopper-early/frozen_models/ppo700-seed0``).
@@ -192,6 +197,26 @@ def trial(model_dir: Path, row: str, seed: int, steps: int, episodes: int) -> di
     return result
 
 
+def landscape(model_dir: Path) -> dict[str, dict[str, float]]:
+    """r_hat and the true reward on random-policy steps: upright gap in fallen-spread units,
+    and the fallen steps' correlation with forward velocity (obs[5] = qvel[0], clipped)."""
+    cfg, r_hat = load(model_dir, [])
+    obs, act, true = random_policy_steps(cfg, 20_000, seed=12_345)
+    up = upright_from_obs(obs)
+    out = {}
+    for name, r in (("r_hat", r_hat.predict(obs, act)), ("true", true)):
+        fallen = r[~up]
+        out[name] = {
+            "upright_mean": float(r[up].mean()),
+            "fallen_mean": float(fallen.mean()),
+            "fallen_std": float(fallen.std()),
+            "gap_in_fallen_std": float((r[up].mean() - fallen.mean()) / fallen.std()),
+            "fallen_corr_forward_velocity": float(np.corrcoef(fallen, obs[~up, 5])[0, 1]),
+        }
+    out["upright_fraction"] = {"random_policy": float(up.mean())}
+    return out
+
+
 def table(out: Path, rows: list[str]) -> None:
     results: dict[str, list[dict]] = {}
     for f in sorted(out.glob("*-seed*.json")):
@@ -218,8 +243,15 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/frozen_rows"))
     p.add_argument("--workers", type=int, default=1, help="trials at once, one process each")
     p.add_argument("--table", action="store_true", help="only print the table of --out's files")
+    p.add_argument(
+        "--landscape", action="store_true", help="only compare r_hat with the true reward"
+    )
     p.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.landscape:
+        torch.set_num_threads(1)
+        print(json.dumps(landscape(args.model_dir), indent=1))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     if args.one:  # a worker process: one trial, one file
         row, seed = args.one[0], int(args.one[1])

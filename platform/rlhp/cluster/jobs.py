@@ -17,7 +17,6 @@ import asyncio
 import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,30 +251,11 @@ def follow(
     ask: Callable[[str], str] = input,
 ) -> int:
     """Stream the job's logs until it ends and return its exit code (EXIT_CODES). Ctrl-C
-    asks whether to stop the job; on "y" it is stopped, otherwise it keeps running.
-
-    The logs stream on a daemon thread while this thread polls the job's status, so Ctrl-C
-    reaches the question at once: an event loop interrupted inside its websocket read can
-    take a minute or more to unwind."""
-    interrupted = threading.Event()
-
-    def write_until_interrupted(lines: str) -> None:
-        if not interrupted.is_set():  # no log lines over the question
-            write(lines)
-
-    def stream() -> None:
-        try:
-            asyncio.run(_tail(client, job_id, write_until_interrupted))
-        except Exception as err:  # the status poll decides the end; say why logs stopped
-            print(f"rlhp: log stream of {job_id} ended: {err}", file=sys.stderr)
-
-    tail = threading.Thread(target=stream, name=f"rlhp-logs-{job_id}", daemon=True)
-    tail.start()
+    asks whether to stop the job; on "y" it is stopped, otherwise it keeps running."""
     try:
+        asyncio.run(_tail(client, job_id, write))
         status = wait_for_end(client, job_id)
-        tail.join(timeout=10.0)  # the last lines arrive as the job ends
     except KeyboardInterrupt:
-        interrupted.set()
         sys.stdout.flush()
         try:
             answer = ask(f"\nstop job {job_id}? [y/N] ")

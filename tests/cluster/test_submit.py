@@ -201,6 +201,10 @@ def test_no_wait_and_ctrl_c_stops_the_job(cluster, tmp_path):
          "python", "sleep.py"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env, cwd=tmp_path,
+        # a suite started in the background (`cmd &` without job control) hands SIGINT down
+        # as ignored, and Python keeps ignoring it; this test plays a terminal user's Ctrl-C,
+        # so the child gets the default disposition
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     seen = []
     for line in follow.stdout:  # follows the logs until the job prints

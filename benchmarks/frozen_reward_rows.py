@@ -61,13 +61,12 @@ import torch
 from reward_trap import behaviour
 from rlhp.algos.rollout import Rollout
 from rlhp.algos.trainer import OnPolicyTrainer
-from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint
-from rlhp.config import RunConfig, load_config
+from rlhp.config import RunConfig
 from rlhp.envs import make_vector_env
 from rlhp.preference.ensemble import RewardEnsemble
-from rlhp.preference.networks import InputSpec
 from rlhp.provenance import code_version
 from rlhp.runtime import report
+from train_on_frozen_reward import frozen_reward
 
 A1_TRPO = ["learner.algo=trpo", "learner.gamma=0.995", "learner.gae_lambda=0.97",
            "learner.trpo.ent_coef=0.01"]  # fmt: skip
@@ -133,23 +132,9 @@ class ShapedRHat:
         return r
 
 
-def load(model_dir: Path, overrides: list[str]) -> tuple[RunConfig, RewardEnsemble]:
-    """The run's config with ``overrides`` applied, and its final reward model."""
-    cfg = load_config(str(model_dir / "config.yaml"), overrides)
-    saved = RewardModelCheckpoint.load(model_dir / REWARD_MODEL)
-    if saved is None:
-        raise SystemExit(f"{model_dir}: no {REWARD_MODEL}; give a preference run's directory")
-    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed)
-    spec = InputSpec.from_spaces(env.single_observation_space, env.single_action_space)
-    env.close()
-    r_hat = RewardEnsemble(spec, cfg.reward_model)
-    r_hat.load_state_dict(saved.model)
-    return cfg, r_hat
-
-
 def trial(model_dir: Path, row: str, seed: int, steps: int, episodes: int) -> dict:
     reward, overrides = ROWS[row]
-    cfg, r_hat = load(model_dir, [f"total_steps={steps}", f"seed={seed}", *overrides])
+    cfg, r_hat = frozen_reward(model_dir, steps, seed, overrides)
     reward_fn: Callable | None = None  # the true reward
     if reward == "rhat":
         reward_fn = r_hat
@@ -200,7 +185,7 @@ def trial(model_dir: Path, row: str, seed: int, steps: int, episodes: int) -> di
 def landscape(model_dir: Path) -> dict[str, dict[str, float]]:
     """r_hat and the true reward on random-policy steps: upright gap in fallen-spread units,
     and the fallen steps' correlation with forward velocity (obs[5] = qvel[0], clipped)."""
-    cfg, r_hat = load(model_dir, [])
+    cfg, r_hat = frozen_reward(model_dir)
     obs, act, true = random_policy_steps(cfg, 20_000, seed=12_345)
     up = upright_from_obs(obs)
     out = {}

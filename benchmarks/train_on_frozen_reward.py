@@ -25,27 +25,30 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from rlhp.algos.trainer import OnPolicyTrainer
 from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint
-from rlhp.config import RunConfig, validate_config
+from rlhp.config import RunConfig, load_config
 from rlhp.envs import make_vector_env
 from rlhp.preference.ensemble import RewardEnsemble
 from rlhp.preference.networks import InputSpec
 from rlhp.runtime import report
 
 
-def frozen_reward(run_dir: Path, steps: int, seed: int | None) -> tuple[RunConfig, RewardEnsemble]:
-    """The run's config (``steps`` env steps, ``seed`` if given) and its final reward model."""
+def frozen_reward(
+    run_dir: Path,
+    steps: int | None = None,
+    seed: int | None = None,
+    overrides: tuple[str, ...] | list[str] = (),
+) -> tuple[RunConfig, RewardEnsemble]:
+    """The run's config (``steps`` env steps and ``seed`` if given, then ``overrides``) and
+    its final reward model."""
     saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL)
     if saved is None:
         raise SystemExit(f"{run_dir}: no {REWARD_MODEL}; give a preference run's directory")
-    cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    update: dict[str, int] = {"total_steps": steps}
-    if seed is not None:
-        update["seed"] = seed
-    cfg = cfg.model_copy(update=update)
+    update = [f"total_steps={steps}"] if steps is not None else []
+    update += [f"seed={seed}"] if seed is not None else []
+    cfg = load_config(str(run_dir / "config.yaml"), [*update, *overrides])
     env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), cfg.seed)
     spec = InputSpec.from_spaces(env.single_observation_space, env.single_action_space)
     env.close()

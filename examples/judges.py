@@ -37,6 +37,24 @@ def hopper_upright_and_forward(left: SegmentRecord, right: SegmentRecord) -> flo
     return _prefer(_hopper_score(left), _hopper_score(right), temperature=0.1)
 
 
+def _hopper_graded_score(segment: SegmentRecord) -> float:
+    """The same principle as a graded score, so that it ranks two tilted clips too: mean
+    forward velocity, minus the mean |torso angle| (rad), plus the mean torso height (capped
+    at Hopper's standing height, 1.25). A threshold share ("upright" or not) is 0 for both of
+    two clips that lean, and then only the speed decides (benchmarks/README.md, "What a
+    judge teaches")."""
+    obs = np.asarray(segment.obs, dtype=np.float64)
+    return float(
+        np.mean(obs[:, 5]) - np.mean(np.abs(obs[:, 1])) + np.mean(np.minimum(obs[:, 0], 1.25))
+    )
+
+
+def hopper_graded_upright_and_forward(left: SegmentRecord, right: SegmentRecord) -> float:
+    """Hopper: the clip whose torso is less tilted, higher and moving forward faster is
+    better; graded, so that a clip leaning less beats one leaning more."""
+    return _prefer(_hopper_graded_score(left), _hopper_graded_score(right), temperature=0.1)
+
+
 def pendulum_upright(left: SegmentRecord, right: SegmentRecord) -> float | None:
     """Pendulum-v1 (obs cos θ, sin θ, θ'): the clip nearer the top (cos θ = 1) is better;
     abstains when the two are too close to tell."""

@@ -80,3 +80,25 @@ def test_judge_settings_are_checked_before_a_run(capsys):
     assert "teacher.judge: teacher.kind=judge needs the judge" in capsys.readouterr().err
     assert main(["train", "--set", "teacher.judge=operator:truth"]) == 2
     assert "teacher.judge: set only with teacher.kind=judge" in capsys.readouterr().err
+
+
+def hopper_segment(height: float, angle: float, velocity: float) -> SegmentRecord:
+    obs = np.zeros((10, 11), np.float32)
+    obs[:, 0], obs[:, 1], obs[:, 5] = height, angle, velocity
+    return SegmentRecord(
+        f"h{height}-{angle}-{velocity}", "r", "Hopper-v5", 0, 0, 0, obs,
+        np.zeros((10, 3), np.float32), np.zeros(10, np.float32),
+    )  # fmt: skip
+
+
+def test_the_graded_hopper_judge_ranks_two_leaning_clips_where_the_threshold_one_cannot():
+    threshold = load_judge(f"{EXAMPLES}:hopper_upright_and_forward")
+    leaning_less, leaning_more = hopper_segment(0.9, 0.4, 1.0), hopper_segment(0.9, 1.2, 1.0)
+    assert threshold(leaning_less, leaning_more) == pytest.approx(0.5)  # neither is upright
+    graded = make_teacher(
+        TeacherConfig(kind="judge", judge=f"{EXAMPLES}:hopper_graded_upright_and_forward")
+    )
+    assert graded.label([(leaning_less, leaning_more), (leaning_more, leaning_less)]) == [1.0, 0.0]
+    # still "and move forward": standing upright and still loses to hopping upright
+    standing, hopping = hopper_segment(1.25, 0.0, 0.0), hopper_segment(1.2, 0.1, 2.0)
+    assert graded.label([(hopping, standing)]) == [1.0]

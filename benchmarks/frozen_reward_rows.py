@@ -40,7 +40,9 @@ the upright gap (mean of an upright step minus mean of a fallen step) in units o
 fallen steps' spread, and how much of the fallen steps' reward forward velocity explains.
 
 MODEL_DIR holds a preference run's ``config.yaml`` and ``reward_model.pt`` (a run
-directory, or a copy such as ``benchmarks/records/hopper-early/frozen_models/ppo700-seed0``).
+directory, or a copy such as ``benchmarks/records/hopper-early/frozen_models/ppo700-seed0``);
+``--version V`` takes the run's kept version V instead (``reward_models/v000V.pt``, written
+with ``reward_model.keep_versions=true``), to ask the same questions of an earlier model.
 Each trial writes one JSON file to ``--out`` and is skipped when its file exists, so a
 stopped run resumes; ``--workers`` runs that many trials at once, each in its own process.
 """
@@ -132,9 +134,11 @@ class ShapedRHat:
         return r
 
 
-def trial(model_dir: Path, row: str, seed: int, steps: int, episodes: int) -> dict:
+def trial(
+    model_dir: Path, row: str, seed: int, steps: int, episodes: int, version: int | None = None
+) -> dict:
     reward, overrides = ROWS[row]
-    cfg, r_hat = frozen_reward(model_dir, steps, seed, overrides)
+    cfg, r_hat = frozen_reward(model_dir, steps, seed, overrides, version)
     reward_fn: Callable | None = None  # the true reward
     if reward == "rhat":
         reward_fn = r_hat
@@ -167,6 +171,7 @@ def trial(model_dir: Path, row: str, seed: int, steps: int, episodes: int) -> di
         "reward": reward,
         "overrides": overrides,
         "model_dir": str(model_dir),
+        "reward_model_version": version,
         "code_version": code_version(),
         "eval_return": float(np.mean(returns)),
         "eval_returns": [float(r) for r in returns],
@@ -182,10 +187,10 @@ def trial(model_dir: Path, row: str, seed: int, steps: int, episodes: int) -> di
     return result
 
 
-def landscape(model_dir: Path) -> dict[str, dict[str, float]]:
+def landscape(model_dir: Path, version: int | None = None) -> dict[str, dict[str, float]]:
     """r_hat and the true reward on random-policy steps: upright gap in fallen-spread units,
     and the fallen steps' correlation with forward velocity (obs[5] = qvel[0], clipped)."""
-    cfg, r_hat = frozen_reward(model_dir)
+    cfg, r_hat = frozen_reward(model_dir, version=version)
     obs, act, true = random_policy_steps(cfg, 20_000, seed=12_345)
     up = upright_from_obs(obs)
     out = {}
@@ -231,16 +236,22 @@ def main() -> None:
     p.add_argument(
         "--landscape", action="store_true", help="only compare r_hat with the true reward"
     )
+    p.add_argument(
+        "--version",
+        type=int,
+        help="a kept earlier reward model version (reward_model.keep_versions) instead of the "
+        "final one; use its own --out",
+    )
     p.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.landscape:
         torch.set_num_threads(1)
-        print(json.dumps(landscape(args.model_dir), indent=1))
+        print(json.dumps(landscape(args.model_dir, args.version), indent=1))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     if args.one:  # a worker process: one trial, one file
         row, seed = args.one[0], int(args.one[1])
-        result = trial(args.model_dir, row, seed, args.steps, args.episodes)
+        result = trial(args.model_dir, row, seed, args.steps, args.episodes, args.version)
         path = args.out / f"{row}-seed{seed}.json"
         path.with_suffix(".tmp").write_text(json.dumps(result, indent=1))
         path.with_suffix(".tmp").replace(path)
@@ -256,6 +267,7 @@ def main() -> None:
             cmd = ["python", __file__, str(args.model_dir), "--out", str(args.out),
                    "--steps", str(args.steps), "--episodes", str(args.episodes),
                    "--one", job[0], str(job[1])]  # fmt: skip
+            cmd += ["--version", str(args.version)] if args.version is not None else []
             return subprocess.run(cmd, check=False).returncode
 
         with ThreadPoolExecutor(args.workers) as pool:

@@ -1,4 +1,5 @@
-"""PPO (or TRPO) from scratch on a preference run's *final* reward model, frozen.
+"""PPO (or TRPO) from scratch on a preference run's *final* reward model (or a kept earlier
+version, ``--version``), frozen.
 
 Separates "the learned reward is wrong" from "learning while it is learned goes wrong":
 if the final r_hat trains a good policy from scratch, the reward model is fine and the
@@ -6,7 +7,7 @@ problem is in the online process (docs/preferences.md, "Why preferences fell sho
 Hopper"). Same config as the run (env changes, learner, normalization), no labels, no Ray.
 
   python benchmarks/train_on_frozen_reward.py RUN_DIR [--steps 500000] [--episodes 20]
-      [--seed N] [--out RESULT.json]
+      [--seed N] [--out RESULT.json] [--version V]
 
 ``--seed`` trains with another seed than the run's, so that the reward model and the
 policy's seed can be crossed; ``--out`` keeps the result (evaluation returns, training
@@ -27,7 +28,12 @@ import numpy as np
 import torch
 
 from rlhp.algos.trainer import OnPolicyTrainer
-from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint
+from rlhp.checkpoints import (
+    REWARD_MODEL,
+    RewardModelCheckpoint,
+    reward_model_version_path,
+    reward_model_versions,
+)
 from rlhp.config import RunConfig, load_config
 from rlhp.envs import make_vector_env
 from rlhp.preference.ensemble import RewardEnsemble
@@ -40,10 +46,20 @@ def frozen_reward(
     steps: int | None = None,
     seed: int | None = None,
     overrides: tuple[str, ...] | list[str] = (),
+    version: int | None = None,
 ) -> tuple[RunConfig, RewardEnsemble]:
     """The run's config (``steps`` env steps and ``seed`` if given, then ``overrides``) and
-    its final reward model."""
-    saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL)
+    its final reward model, or the kept ``version`` of it (``reward_model.keep_versions``)."""
+    path = run_dir / REWARD_MODEL
+    if version is not None:
+        path = reward_model_version_path(run_dir, version)
+        if not path.exists():
+            kept = list(reward_model_versions(run_dir))
+            raise SystemExit(
+                f"{run_dir}: no reward model version {version}; kept: "
+                f"{kept or 'none (the run had reward_model.keep_versions=false)'}"
+            )
+    saved = RewardModelCheckpoint.load(path)
     if saved is None:
         raise SystemExit(f"{run_dir}: no {REWARD_MODEL}; give a preference run's directory")
     update = [f"total_steps={steps}"] if steps is not None else []
@@ -66,9 +82,10 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--seed", type=int, help="policy seed (default: the run's)")
     p.add_argument("--out", type=Path, help="write the result here as JSON")
+    p.add_argument("--version", type=int, help="a kept reward model version (default: final)")
     args = p.parse_args()
     torch.set_num_threads(1)
-    cfg, ensemble = frozen_reward(args.run_dir, args.steps, args.seed)
+    cfg, ensemble = frozen_reward(args.run_dir, args.steps, args.seed, version=args.version)
     trainer = OnPolicyTrainer(cfg)
     trainer.learner.reward_fn = ensemble  # frozen: never refitted
     t0 = time.time()

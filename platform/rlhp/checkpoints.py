@@ -9,7 +9,8 @@ A run directory holds two checkpoints:
 - ``reward_model.pt``, the reward trainer's state (``RewardModelCheckpoint``): the reward
   model's ``state_dict`` (ensemble or oracle), how many stored labels it has fitted, and the
   newest label's time. Written atomically after every fit; ``RewardEnsemble.save/load`` write
-  and read the same layout.
+  and read the same layout. With ``reward_model.keep_versions`` every fit's is also kept as
+  ``reward_models/v0001.pt``, ... (the version the fit published; ``reward_model_versions``).
 
 Writes go through ``rlhp.data._durable.write_atomic`` (temporary file, file fsync, rename,
 directory fsync), so after a crash or a power loss each file is the old one or the new one,
@@ -34,6 +35,7 @@ from rlhp.errors import ConfigError
 
 RUN_CHECKPOINT = "checkpoint.pt"
 REWARD_MODEL = "reward_model.pt"
+REWARD_MODEL_VERSIONS = "reward_models"  # reward_model.keep_versions: one file per version
 
 # What numpy arrays and scalars pickle to (found from numpy itself, so numpy 1.x and 2.x both
 # work): the array reconstructor, the scalar constructor, ndarray, dtype and its classes.
@@ -148,3 +150,14 @@ class RewardModelCheckpoint:
             raise UnsafeCheckpointError(
                 f"{path}: not an rlhp reward-model checkpoint (keys {sorted(state)[:8]})"
             ) from None
+
+
+def reward_model_version_path(run_dir: Path, version: int) -> Path:
+    """Where ``reward_model.keep_versions`` keeps version ``version`` of a run's r_hat."""
+    return Path(run_dir) / REWARD_MODEL_VERSIONS / f"v{version:04d}.pt"
+
+
+def reward_model_versions(run_dir: Path) -> dict[int, Path]:
+    """The kept reward model versions of a run (``reward_model.keep_versions``), by version."""
+    found = (Path(run_dir) / REWARD_MODEL_VERSIONS).glob("v*.pt")
+    return dict(sorted((int(p.stem[1:]), p) for p in found if p.stem[1:].isdigit()))

@@ -18,7 +18,7 @@ import ray
 import torch
 from mlflow import MlflowClient
 
-from rlhp.checkpoints import RewardModelCheckpoint
+from rlhp.checkpoints import RewardModelCheckpoint, reward_model_versions
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
 from rlhp.data.segment_store import SegmentStore
@@ -55,7 +55,8 @@ def assert_same_state(a, b, where="state"):
 @pytest.mark.slow
 def test_killed_worker_and_reward_trainer_lose_no_label(ray_cluster, isolated):
     # every label is asked by half the run, so the restarted trainer has time to fit them all
-    cfg = load_config(None, isolated(*SHORT, "label_schedule.total_timesteps=4096"))
+    cfg = load_config(None, isolated(*SHORT, "label_schedule.total_timesteps=4096",
+                                     "reward_model.keep_versions=true"))  # fmt: skip
     run = PreferenceRun(cfg)
     killed, restarted = [], []
 
@@ -86,6 +87,13 @@ def test_killed_worker_and_reward_trainer_lose_no_label(ray_cluster, isolated):
     assert restarted and restarted[0] != killed[1]
     state = torch.load(run.run_dir / "reward_model.pt", weights_only=False)
     assert state["labels_fitted"] == len(ids)
+    # every published version was kept, across the restart; the last is the trainer's state
+    versions = reward_model_versions(run.run_dir)
+    kept = [RewardModelCheckpoint.load(path) for path in versions.values()]
+    assert len(kept) >= 3
+    assert [k.model["version"] for k in kept] == list(versions)
+    assert [k.labels_fitted for k in kept] == sorted(k.labels_fitted for k in kept)
+    assert_same_state(kept[-1].model, state["model"], "last kept version")
     run_info = MlflowClient(cfg.tracking.uri).get_run(result.run_id)
     assert run_info.info.status == "FINISHED"
 

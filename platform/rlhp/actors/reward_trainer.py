@@ -3,7 +3,8 @@
 Thin shell around ``rlhp.preference.RewardEnsemble``. It reads labels from the label
 store's files (never from another actor's memory) and the labelled segments from the segment
 buffer, and saves its own state atomically after every fit, so a restarted trainer resumes
-from its last published version without losing or re-counting a label.
+from its last published version without losing or re-counting a label. With
+``reward_model.keep_versions`` it also keeps every published version beside it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import ray
 import torch
 
 from rlhp.actors.segment_buffer import BufferClient
-from rlhp.checkpoints import RewardModelCheckpoint
+from rlhp.checkpoints import RewardModelCheckpoint, reward_model_version_path
 from rlhp.config import RunConfig
 from rlhp.data.label_store import read_labels
 from rlhp.preference.dataset import PreferenceData
@@ -129,9 +130,13 @@ class RewardTrainer:
         return self.ensemble.state_dict()
 
     def _save(self) -> None:
-        RewardModelCheckpoint(
-            self.ensemble.state_dict(), self.labels_fitted, self.newest_label_time
-        ).save(self.checkpoint)
+        state = self.ensemble.state_dict()
+        saved = RewardModelCheckpoint(state, self.labels_fitted, self.newest_label_time)
+        saved.save(self.checkpoint)
+        if self.cfg.reward_model.keep_versions:
+            path = reward_model_version_path(self.checkpoint.parent, int(state["version"]))
+            path.parent.mkdir(exist_ok=True)
+            saved.save(path)
 
     def pid(self) -> int:
         return os.getpid()

@@ -107,6 +107,11 @@ class RewardModelConfig(BaseModel):
     )
     device: str = Field("cpu", description="torch device, e.g. 'cpu' or 'cuda'")
     seed: int = Field(0, ge=0, description="seeds initialization, bootstrap, split, minibatches")
+    keep_versions: bool = Field(
+        False,
+        description="also keep every fitted version in RUN_DIR/reward_models/ (v0001.pt, ...; "
+        "a few hundred kB each), to study how r_hat changed over a run",
+    )
     # Askell et al. 2021 (preference-model pre-training): fit on a large, cheap label source
     # first (a noisy teacher's run, another task with the same spaces, earlier people), then
     # fine-tune on this run's labels.

@@ -170,3 +170,39 @@ def test_next_step_env_keeps_the_paper_changes() -> None:
         np.testing.assert_array_equal(trunc_n, trunc_s)
         assert trunc_n.all() == (t == 29)
     assert (r_next == -1.0).all()  # the pole fell long ago: the penalty, every step
+
+
+@pytest.mark.parametrize("fixed", [True, False], ids=["fixed_length", "game_over_ends"])
+def test_atari_next_step_env_is_the_same_step_env_with_a_noop_reset_step(fixed: bool) -> None:
+    """What RLlib's EnvRunners get for Atari: the SAME_STEP env's games step for step, an
+    ended row shows its last frame, and the next step of that row is a no-op that starts
+    the next episode (reward 0, not done); the newest frame rides along for the segments."""
+    cfg = EnvConfig(id="ALE/Breakout-v5", num_envs=2, fixed_length_episodes=fixed,
+                    termination_penalty=1.0 if fixed else 0.0, episode_steps=30 if fixed else None,
+                    atari_num_threads=1)  # fmt: skip
+    same, nxt = make_vector_env(cfg, seed=0), make_vector_env(cfg, seed=0, next_step=True)
+    assert nxt.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    rng = np.random.default_rng(0)
+    resetting, ends, resets = np.zeros(2, dtype=bool), 0, 0
+    for _ in range(100 if fixed else 800):
+        actions = rng.integers(0, 4, size=2)
+        o_n, r_n, term_n, trunc_n, i_n = nxt.step(actions)
+        o_s, r_s, term_s, trunc_s, i_s = same.step(np.where(resetting, 0, actions))
+        np.testing.assert_array_equal(i_n["frames"], o_n[:, -1])
+        ended = term_s | trunc_s
+        for i in range(2):
+            if resetting[i]:  # the no-op step: the next episode's first frame, nothing else
+                resets += 1
+                np.testing.assert_array_equal(o_n[i], o_s[i])
+                assert r_n[i] == 0 and i_n["true_reward"][i] == 0
+                assert not term_n[i] and not trunc_n[i]
+                continue
+            last = i_s["final_obs"][i] if ended[i] else o_s[i]
+            np.testing.assert_array_equal(o_n[i], last)
+            assert r_n[i] == r_s[i] and i_n["true_reward"][i] == i_s["true_reward"][i]
+            assert (term_n[i], trunc_n[i]) == (term_s[i], trunc_s[i])
+            ends += int(ended[i])
+        resetting = ended & ~resetting
+    assert ends >= 2 and resets >= 2  # episodes ended (by cut or game over) and restarted
+    same.close()
+    nxt.close()

@@ -120,3 +120,42 @@ def test_killed_env_runner_loses_no_label(ray_cluster, isolated):
     segs = set(labels.column("left").to_pylist()) | set(labels.column("right").to_pylist())
     assert segs <= SegmentStore(1, run.run_dir / "segments").pinned_ids
     assert later and later != killed  # a new EnvRunner process sampled after the kill
+
+
+def test_env_runner_episodes_carry_the_true_reward_and_return():
+    """What the segments and the learned-reward connector read from RLlib's episodes: the
+    true reward of each step (the env's ``infos``, the info after the step), and at an
+    episode's end its true return, which ``log_true_return`` reports."""
+    import numpy as np
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    from rlhp.rllib_backend.process import make_env
+    from rlhp.rllib_backend.segments import TRUE_RETURN, log_true_return, true_rewards
+
+    cfg = load_config("inverted_pendulum_true_reward", ["env.episode_steps=50",
+                      "env.fixed_length_episodes=true", "env.termination_penalty=1.0"])  # fmt: skip
+    config = (
+        PPOConfig()
+        .environment(env=make_env, env_config={"env": cfg.env.model_dump(mode="json"), "seed": 0})
+        .env_runners(
+            num_env_runners=0,
+            num_envs_per_env_runner=2,
+            rollout_fragment_length=120,
+            gym_env_vectorize_mode="vector_entry_point",
+        )
+    )
+    episodes = SingleAgentEnvRunner(config=config).sample(num_timesteps=240, random_actions=True)
+    logged = []
+
+    class Logger:
+        def log_value(self, key, value, **kwargs):
+            logged.append((key, value))
+
+    for ep in episodes:
+        rewards = true_rewards(ep, len(ep))
+        assert np.array_equal(rewards, ep.get_rewards())  # no clipping: the same numbers
+        if ep.is_done:
+            log_true_return(episode=ep, metrics_logger=Logger())
+            assert logged[-1] == (TRUE_RETURN, pytest.approx(float(rewards.sum())))
+    assert len(logged) >= 4 and any(r < 50 for _, r in logged)  # the penalty counts

@@ -194,3 +194,65 @@ class AtariPaperVectorEnv(VectorEnv):
         ale_env = getattr(self, "ale_env", None)  # absent if the constructor raised
         if ale_env is not None:
             ale_env.close()
+
+
+class AtariNextStepVectorEnv(VectorEnv):
+    """``AtariPaperVectorEnv`` in NEXT_STEP autoreset mode, what RLlib's EnvRunners expect:
+    the step that ends an episode returns its last observation, and the next step of that
+    row starts the next episode (reward 0, not done).
+
+    The native vector env steps every game at once and cannot pause one, so that *reset
+    step* advances the row's game by one no-op (action 0, NOOP in every minimal action
+    set) and returns the frame after it as the next episode's first observation; the score
+    change of that one agent step is not shown to the agent (one step in ``episode_steps``,
+    of a game that ``noop_max`` already starts with random no-ops). With fixed-length
+    episodes the game is not reset at a cut, as in SAME_STEP mode; without them the native
+    env has reset it at game over, and the no-op is the new game's first step.
+
+    ``infos`` per row: ``true_reward`` (0 on a reset step), ``frames`` (the newest masked
+    agent frame, the segments' render state) and, where an episode ended, ``final_obs`` /
+    ``episode_return`` / ``episode_length`` as in SAME_STEP mode.
+    """
+
+    NOOP = 0
+
+    def __init__(self, inner: AtariPaperVectorEnv) -> None:
+        self.inner = inner
+        self.num_envs = inner.num_envs
+        self.env_id, self.dt = inner.env_id, inner.dt
+        self.single_observation_space = inner.single_observation_space
+        self.single_action_space = inner.single_action_space
+        self.observation_space, self.action_space = inner.observation_space, inner.action_space
+        self.metadata = {**inner.metadata, "autoreset_mode": AutoresetMode.NEXT_STEP}
+        self.render_mode = None
+        self._needs_reset = np.zeros(self.num_envs, dtype=np.bool_)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        self._needs_reset[:] = False
+        obs, infos = self.inner.reset(seed=seed, options=options)
+        return obs, {**infos, "frames": np.ascontiguousarray(obs[:, -1])}
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        actions = np.array(actions, copy=True)
+        resetting = self._needs_reset.copy()
+        actions[resetting] = self.NOOP
+        obs, rewards, terms, truncs, infos = self.inner.step(actions)
+        ended = terms | truncs
+        if "final_obs" in infos:  # an ended row shows its last observation, not the next one
+            obs = np.where(ended[:, None, None, None], infos["final_obs"], obs)
+        rewards = np.where(resetting, 0.0, rewards)
+        true_reward = np.where(resetting, 0.0, infos["true_reward"])
+        self._needs_reset = ended & ~resetting
+        out = {k: v for k, v in infos.items() if k != "true_reward"}
+        out |= {"true_reward": true_reward, "frames": np.ascontiguousarray(obs[:, -1])}
+        return obs, rewards, terms & ~resetting, truncs & ~resetting, out
+
+    def render_state(self, obs: np.ndarray, infos: dict[str, Any]) -> dict[str, np.ndarray]:
+        return self.inner.render_state(obs, infos)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.inner.close()

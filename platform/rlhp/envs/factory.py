@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 from gymnasium.vector import VectorEnv
 
-from rlhp.envs.atari import ATARI_FPS, AtariPaperVectorEnv
+from rlhp.envs.atari import ATARI_FPS, AtariNextStepVectorEnv, AtariPaperVectorEnv
 from rlhp.envs.config import EnvConfig
 from rlhp.envs.vector import NextStepVectorEnv, SameStepVectorEnv
 from rlhp.errors import ConfigError
@@ -104,8 +104,8 @@ def segment_length(cfg: EnvConfig, dt: float) -> int:
 def make_vector_env(cfg: EnvConfig, seed: int, *, next_step: bool = False) -> VectorEnv:
     """A vector env of ``cfg.num_envs`` copies, reset with ``seed`` (see the module docstring).
 
-    ``next_step``: NEXT_STEP autoreset (``NextStepVectorEnv``, what RLlib's EnvRunners
-    expect) instead of SAME_STEP; not for Atari yet.
+    ``next_step``: NEXT_STEP autoreset (``NextStepVectorEnv``, ``AtariNextStepVectorEnv``:
+    what RLlib's EnvRunners expect) instead of SAME_STEP.
 
     The returned env has a ``dt`` attribute (game seconds per agent step) and a
     ``render_state(obs, infos)`` method that gives what segments keep to be shown later.
@@ -114,14 +114,12 @@ def make_vector_env(cfg: EnvConfig, seed: int, *, next_step: bool = False) -> Ve
     spec = gym.spec(cfg.id)
     if cfg.render_clips:
         check_clips_supported(cfg)
-    if next_step and is_atari(spec):
-        raise ConfigError(
-            f"learner.backend: {cfg.id!r} is an Atari game, and the rllib backend runs "
-            "MuJoCo and classic-control envs so far; set learner.backend=rlhp"
-        )
-    env: VectorEnv = (
-        _make_atari(cfg, spec) if is_atari(spec) else _make_python(cfg, spec, next_step)
-    )
+    env: VectorEnv
+    if is_atari(spec):
+        atari = _make_atari(cfg, spec)
+        env = AtariNextStepVectorEnv(atari) if next_step else atari
+    else:
+        env = _make_python(cfg, spec, next_step)
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env

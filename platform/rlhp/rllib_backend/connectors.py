@@ -23,6 +23,7 @@ from rlhp.preference.config import RewardModelConfig
 from rlhp.preference.networks import InputSpec
 from rlhp.preference.reward_models import build_reward_model
 from rlhp.preference.watch import overoptimization_watch
+from rlhp.rllib_backend.segments import true_rewards
 
 STATS = "rlhp_reward"  # the connector's key in the Learner's metrics
 
@@ -122,7 +123,7 @@ class LearnedReward(ConnectorV2):
             if isinstance(act_space, spaces.Box):  # the actions the env executed
                 a = np.clip(a, act_space.low, act_space.high)
             acts.append(a)
-            true.append(np.asarray(ep.get_rewards(slice(0, n)), np.float64))
+            true.append(true_rewards(ep, n))
         lengths = [len(t) for t in true]
         r_hat = self._predict(np.concatenate(obs), np.concatenate(acts), np.concatenate(true))
         pieces = np.split(r_hat, np.cumsum(lengths)[:-1])

@@ -40,7 +40,7 @@ from rlhp.envs.factory import make_vector_env
 from rlhp.preference.networks import InputSpec
 from rlhp.rllib_backend.connectors import STATS, LearnedReward
 from rlhp.rllib_backend.module import RlhpActorCritic
-from rlhp.rllib_backend.segments import SegmentCallback
+from rlhp.rllib_backend.segments import TRUE_RETURN, SegmentCallback, log_true_return
 
 CHECKPOINT_DIR = "rllib"  # in the run directory: the Algorithm's own checkpoint
 RESTORE_TIMEOUT_S = 600.0  # how long train() waits for a killed EnvRunner to come back
@@ -134,7 +134,7 @@ def build_config(
     )
     if segments is not None:
         config = config.callbacks(on_sample_end=segments)
-    return config
+    return config.callbacks(on_episode_end=log_true_return)
 
 
 class RLlibPolicy:
@@ -226,7 +226,9 @@ class RLlibPolicy:
             "global_step": self.global_step,
             "reward_version": self.reward_version,
             "true_episode_return": float(
-                result[ENV_RUNNER_RESULTS].get(EPISODE_RETURN_MEAN, math.nan)
+                result[ENV_RUNNER_RESULTS].get(
+                    TRUE_RETURN, result[ENV_RUNNER_RESULTS].get(EPISODE_RETURN_MEAN, math.nan)
+                )
             ),
         }
 

@@ -23,6 +23,28 @@ RENDER_KEYS = ("qpos", "qvel", "state", "frames")
 _STALE_SAMPLES = 4  # an episode not continued for this many samples is forgotten
 
 
+TRUE_RETURN = "rlhp_true_episode_return"  # the EnvRunners' metric: episodes' true returns
+
+
+def log_true_return(*, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
+    """RLlib's ``on_episode_end``: log the ended episode's true return, which rlhp's envs put
+    in the last step's ``infos["episode_return"]`` (RLlib's own episode return sums the
+    rewards the learner sees: Atari's clipped ones)."""
+    info = episode.get_infos(-1) if len(episode) else {}
+    if metrics_logger is not None and "episode_return" in info:
+        metrics_logger.log_value(TRUE_RETURN, float(info["episode_return"]), window=100)
+
+
+def true_rewards(ep: Any, n: int) -> np.ndarray:
+    """The true reward of an episode chunk's first ``n`` steps: the env's
+    ``infos["true_reward"]`` (the info returned after a step carries it), else its reward
+    (they differ under ``env.reward_clipping``: Atari's scores, not their signs)."""
+    after = ep.get_infos(slice(1, n + 1)) if n else []
+    if n and all("true_reward" in info for info in after):
+        return np.array([float(info["true_reward"]) for info in after], np.float64)
+    return np.asarray(ep.get_rewards(slice(0, n)), np.float64)
+
+
 class SegmentCallback:
     """Callable as RLlib's ``on_sample_end``; one copy lives in each EnvRunner."""
 
@@ -66,8 +88,8 @@ class SegmentCallback:
         actions = np.asarray(ep.get_actions(slice(0, n)))
         if isinstance(act_space, spaces.Box):
             actions = np.clip(actions, act_space.low, act_space.high)  # as executed
-        rewards = np.asarray(ep.get_rewards(slice(0, n)), np.float64)
-        infos = ep.get_infos(slice(0, n))
+        rewards = true_rewards(ep, n)
+        infos = ep.get_infos(slice(0, n))  # infos[t]: returned with obs[t]
         try:
             versions = np.asarray(ep.get_extra_model_outputs(WEIGHTS_SEQ_NO, slice(0, n)))
         except KeyError:

@@ -157,8 +157,8 @@ class RunConfig(TrainingConfig):
             return self
         lc, rt = self.learner, self.runtime
         unsupported = {
-            "learner.algo": (lc.algo != "ppo", "the rllib backend runs PPO; for TRPO set "
-                             "learner.backend=rlhp"),
+            "learner.algo": (lc.algo == "trpo", "the rllib backend runs PPO and APPO; for "
+                             "TRPO set learner.backend=rlhp"),
             "learner.kl_to_initial_coef": (lc.kl_to_initial_coef > 0, "the KL penalty toward "
                                            "the initial policy runs on learner.backend=rlhp; "
                                            "set it to 0 or learner.backend=rlhp"),
@@ -184,7 +184,8 @@ def _format_validation_error(err: ValidationError) -> str:
         elif isinstance(e.get("input"), dict):  # a rule across fields: its message says it all
             msg = e["msg"].removeprefix("Value error, ")
             names_its_field = re.match(r"[a-z_]+(\.[a-z_0-9]+)+: ", msg) is not None
-            parts.append(msg if field == "config" and names_its_field else f"{field}: {msg}")
+            own = field == "config" or msg.startswith(f"{field}.")  # e.g. learner: learner.algo
+            parts.append(msg if names_its_field and own else f"{field}: {msg}")
         else:
             parts.append(f"{field}: {e['msg']} (got {e.get('input')!r})")
     return "; ".join(parts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rlhp.envs.config import EnvConfig
 from rlhp.nn.config import PolicyConfig
@@ -66,16 +66,46 @@ class TRPOConfig(BaseModel):
     value_minibatch: int = Field(64, ge=1, description="minibatch size (value_fit=adam)")
 
 
+class APPOConfig(BaseModel):
+    """Asynchronous PPO on RLlib (``learner.backend=rllib``): IMPACT's clipped surrogate
+    against a target network over V-trace (Luo et al. 2020; Espeholt et al. 2018). The
+    EnvRunners keep sampling while the Learner updates; RLlib's APPO defaults, except the
+    batch, which is rlhp's rollout shape."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    learning_rate: float = Field(5e-4, gt=0.0, description="Adam step size")
+    anneal_lr: bool = Field(False, description="linearly decay the learning rate to 0")
+    clip_coef: float = Field(0.4, gt=0.0, description="epsilon of the clipped ratio")
+    ent_coef: float = Field(0.0, ge=0.0, description="entropy bonus coefficient")
+    vf_coef: float = Field(0.5, ge=0.0, description="value loss coefficient")
+    max_grad_norm: float = Field(40.0, gt=0.0, description="global gradient-norm clip")
+    train_batch: int = Field(
+        256, ge=1, description="env steps per gradient step (RLlib's train batch per Learner)"
+    )
+    buffer_batches: int = Field(
+        4, ge=1, description="train batches the Learner's circular buffer holds"
+    )
+    updates_per_batch: int = Field(
+        4, ge=1, description="times each batch is drawn from the buffer (sample reuse)"
+    )
+    target_update_batches: int = Field(
+        2, ge=1, description="target network sync every this many buffer turnovers"
+    )
+
+
 class LearnerConfig(BaseModel):
     """Policy optimizer, rollout shape, GAE and reward shaping shared by PPO and TRPO."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    algo: Literal["ppo", "trpo"] = "ppo"
+    algo: Literal["ppo", "trpo", "appo"] = Field(
+        "ppo", description="ppo | trpo (backend rlhp) | appo (backend rllib)"
+    )
     backend: Literal["rlhp", "rllib"] = Field(
         "rlhp",
         description="policy process: rlhp's own rollout workers and learner, or an RLlib "
-        "Algorithm on the new API stack (PPO; MuJoCo and classic control)",
+        "Algorithm on the new API stack (PPO or APPO)",
     )
     rollout_steps: int = Field(2048, ge=1, description="steps per env per iteration")
     gamma: float = Field(0.99, gt=0.0, le=1.0, description="discount gamma (GAE paper)")
@@ -91,6 +121,16 @@ class LearnerConfig(BaseModel):
     )
     ppo: PPOConfig = PPOConfig()
     trpo: TRPOConfig = TRPOConfig()
+    appo: APPOConfig = APPOConfig()
+
+    @model_validator(mode="after")
+    def _appo_runs_on_rllib(self) -> LearnerConfig:
+        if self.algo == "appo" and self.backend != "rllib":
+            raise ValueError(
+                "learner.algo: APPO runs on RLlib; set learner.backend=rllib, or "
+                "learner.algo=ppo for rlhp's own learner"
+            )
+        return self
 
 
 class TrainingConfig(BaseModel):

@@ -1,4 +1,5 @@
-"""rlhp's actor-critic network as an RLlib RLModule (PPO's ``ValueFunctionAPI``).
+"""rlhp's actor-critic network as an RLlib RLModule (``ValueFunctionAPI``, and APPO's
+``TargetNetworkAPI``).
 
 The RLModule holds an ``rlhp.nn.policies.ActorCritic`` as ``self.net``; its state dict *is*
 the rlhp policy state (weights and observation statistics), so checkpoints, ``rlhp eval``
@@ -9,6 +10,7 @@ rlhp's own learner, so that PPO's ratio starts at exactly 1.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,8 @@ from ray.rllib.core.distribution.torch.torch_distribution import (
     TorchCategorical,
     TorchDiagGaussian,
 )
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import TARGET_NETWORK_ACTION_DIST_INPUTS, TargetNetworkAPI
 from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
@@ -26,23 +30,39 @@ from rlhp.nn.config import PolicyConfig
 from rlhp.nn.policies import ActorCritic, MLPGaussianPolicy, build_policy
 
 
-class RlhpActorCritic(TorchRLModule, ValueFunctionAPI):
-    """``model_config``: ``{"policy": PolicyConfig fields, "env_id": str}``."""
+class RlhpActorCritic(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
+    """``model_config``: ``{"policy": PolicyConfig fields, "env_id": str}``. The target
+    network (a copy of the policy that APPO's surrogate is clipped against) exists only once
+    a Learner asks for it (``make_target_networks``); PPO never does."""
 
     def setup(self) -> None:
         cfg = PolicyConfig.model_validate(self.model_config.get("policy", {}))
         env_id = str(self.model_config.get("env_id", "env"))
         self.net: ActorCritic = build_policy(cfg, self.observation_space, self.action_space, env_id)
-        self._staged: np.ndarray | None = None
+        # filled by the Learner connector, drained after an update: with APPO that runs in
+        # RLlib's Learner thread, so a deque (appends and pops are atomic), not a list
+        self._staged: deque[np.ndarray] = deque()
 
-    def _dist_inputs(self, obs: torch.Tensor) -> torch.Tensor:
-        dist = self.net.distribution(obs)
-        if isinstance(self.net, MLPGaussianPolicy):
+    def _dist_inputs(self, obs: torch.Tensor, net: ActorCritic | None = None) -> torch.Tensor:
+        net = self.net if net is None else net
+        dist = net.distribution(obs)
+        if isinstance(net, MLPGaussianPolicy):
             return torch.cat([dist.mean, dist.log_std], dim=-1)  # TorchDiagGaussian's layout
         return dist.logits
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return {Columns.ACTION_DIST_INPUTS: self._dist_inputs(batch[Columns.OBS])}
+
+    # -- APPO's target network (TargetNetworkAPI) ----------------------------------------
+    def make_target_networks(self) -> None:
+        self._target_net = make_target_network(self.net)
+
+    def get_target_network_pairs(self) -> list[tuple[Any, Any]]:
+        return [(self.net, self._target_net)]
+
+    def forward_target(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        return {TARGET_NETWORK_ACTION_DIST_INPUTS: self._dist_inputs(obs, self._target_net)}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
         return self.net.value(batch[Columns.OBS])
@@ -59,13 +79,14 @@ class RlhpActorCritic(TorchRLModule, ValueFunctionAPI):
     # -- observation statistics, refreshed after each update -----------------------------
     def stage_observations(self, obs: np.ndarray) -> None:
         """Remember a batch's observations; ``commit_observations`` merges them."""
-        self._staged = obs
+        self._staged.append(obs)
 
     def commit_observations(self) -> None:
-        if self._staged is not None and self.net.obs_normalizer is not None:
-            device = next(self.net.parameters()).device
-            self.net.obs_normalizer.update(torch.as_tensor(self._staged, device=device))
-        self._staged = None
+        while self._staged:
+            obs = self._staged.popleft()
+            if self.net.obs_normalizer is not None:
+                device = next(self.net.parameters()).device
+                self.net.obs_normalizer.update(torch.as_tensor(obs, device=device))
 
     def policy_state(self) -> dict[str, torch.Tensor]:
         """The rlhp policy state (what ``rlhp eval`` and the rollout workers load)."""

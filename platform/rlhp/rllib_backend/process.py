@@ -1,7 +1,9 @@
 """The policy process on RLlib: one ``RLlibPolicy`` per run, living in the driver.
 
-``build_config`` maps a ``RunConfig`` onto RLlib's ``PPOConfig`` (new API stack), keeping
-rlhp's hyperparameters where the two overlap: rollout shape, GAE gamma / lambda, PPO's clip,
+``build_config`` maps a ``RunConfig`` onto RLlib's ``PPOConfig`` or, with
+``learner.algo=appo``, its ``APPOConfig`` (``learner.appo``: V-trace, a target network, the
+Learner updating in its own thread while the EnvRunners sample; Luo et al. 2020) on the new
+API stack, keeping rlhp's hyperparameters where they overlap: rollout shape, GAE gamma / lambda, PPO's clip,
 epochs, minibatch size, learning rate and its linear decay, entropy and value coefficients,
 the gradient-norm clip; rlhp's own network (``module.RlhpActorCritic``) and reward shaping
 (``connectors.LearnedReward``). Known differences from rlhp's PPO: RLlib normalizes
@@ -10,11 +12,13 @@ advantages over the whole batch (rlhp per minibatch) and clips the value *loss* 
 
 ``RLlibPolicy.train`` is one driver iteration: hand a new reward model version to every
 Learner, run ``Algorithm.train()`` (EnvRunners sample ``rollout_steps`` per env, the
-Learners update), and return what rlhp's learner actor returns from ``update``.
+Learners update; APPO: until that many more steps were sampled), and return what rlhp's
+learner actor returns from ``update``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -22,6 +26,9 @@ from typing import Any
 
 import ray
 from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.algorithms.appo import APPOConfig
+from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core import DEFAULT_MODULE_ID
@@ -62,16 +69,26 @@ class RlhpPPOLearner(PPOTorchLearner):
         self.module[DEFAULT_MODULE_ID].commit_observations()
 
 
+class RlhpAPPOLearner(APPOTorchLearner):
+    """RLlib's APPO learner (updates in its Learner thread); the same refresh."""
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        super().after_gradient_based_update(timesteps=timesteps)
+        self.module[DEFAULT_MODULE_ID].commit_observations()
+
+
+def _lr(rate: float, anneal: bool, steps: int) -> Any:
+    """A constant rate, or rlhp's linear decay to 0 at the budget's last step."""
+    return [[0, rate], [steps, 0.0]] if anneal else rate
+
+
 def build_config(
     cfg: RunConfig, spec: InputSpec, segment_length: int, segments: SegmentCallback | None
-) -> PPOConfig:
-    lc, rt, ppo = cfg.learner, cfg.runtime, cfg.learner.ppo
+) -> AlgorithmConfig:
+    lc, rt = cfg.learner, cfg.runtime
     envs = max(1, rt.num_rollout_workers) * cfg.env.num_envs
     batch = lc.rollout_steps * envs
-    iterations = max(1, math.ceil(cfg.total_steps / batch))
-    lr: Any = ppo.learning_rate
-    if ppo.anneal_lr:  # rlhp decays per iteration to 0 at the budget's end
-        lr = [[0, ppo.learning_rate], [iterations * batch, 0.0]]
+    steps = max(1, math.ceil(cfg.total_steps / batch)) * batch
     preferences = cfg.runtime.reward == "preferences"
     reward_shaping = {
         "spec": spec,
@@ -83,35 +100,34 @@ def build_config(
         "segment_length": segment_length,
         "seed": cfg.seed,
     }
-    config = (
-        PPOConfig()
-        .environment(
-            env=ENV_NAME,
-            env_config={"env": cfg.env.model_dump(mode="json"), "seed": cfg.seed},
-            normalize_actions=False,
-            clip_actions=True,
+    if lc.algo == "appo":
+        appo = lc.appo
+        config: AlgorithmConfig = APPOConfig().training(
+            train_batch_size_per_learner=appo.train_batch,
+            lr=_lr(appo.learning_rate, appo.anneal_lr, steps),
+            gamma=lc.gamma,
+            clip_param=appo.clip_coef,
+            vf_loss_coeff=appo.vf_coef,
+            entropy_coeff=appo.ent_coef,
+            grad_clip=appo.max_grad_norm,
+            grad_clip_by="global_norm",
+            use_kl_loss=False,
+            circular_buffer_num_batches=appo.buffer_batches,
+            circular_buffer_iterations_per_batch=appo.updates_per_batch,
+            target_network_update_freq=appo.target_update_batches,
         )
-        .env_runners(
-            num_env_runners=rt.num_rollout_workers,
-            num_envs_per_env_runner=cfg.env.num_envs,
-            num_cpus_per_env_runner=rt.rollout_worker_cpus,
-            gym_env_vectorize_mode="vector_entry_point",
-            rollout_fragment_length=lc.rollout_steps,
-            batch_mode="truncate_episodes",
-        )
-        .learners(
-            num_learners=0,
-            num_gpus_per_learner=0,
-            learner_class=RlhpPPOLearner,
-            learner_connector=lambda obs_space, act_space: LearnedReward(
-                obs_space, act_space, **reward_shaping
-            ),
-        )
-        .training(
+        # one driver iteration = one batch sampled, not RLlib's 10 s minimum
+        config = config.reporting(min_time_s_per_iteration=0,
+                                  min_sample_timesteps_per_iteration=batch)  # fmt: skip
+        learner_class: type = RlhpAPPOLearner
+        fragment = max(1, appo.train_batch // cfg.env.num_envs)  # a sample: one train batch
+    else:
+        ppo = lc.ppo
+        config = PPOConfig().training(
             train_batch_size_per_learner=batch,
             minibatch_size=max(1, batch // ppo.num_minibatches),
             num_epochs=ppo.update_epochs,
-            lr=lr,
+            lr=_lr(ppo.learning_rate, ppo.anneal_lr, steps),
             gamma=lc.gamma,
             lambda_=lc.gae_lambda,
             clip_param=ppo.clip_coef,
@@ -122,6 +138,31 @@ def build_config(
             grad_clip_by="global_norm",
             use_kl_loss=False,
             kl_coeff=0.0,
+        )
+        learner_class = RlhpPPOLearner
+        fragment = lc.rollout_steps
+    config = (
+        config.environment(
+            env=ENV_NAME,
+            env_config={"env": cfg.env.model_dump(mode="json"), "seed": cfg.seed},
+            normalize_actions=False,
+            clip_actions=True,
+        )
+        .env_runners(
+            num_env_runners=rt.num_rollout_workers,
+            num_envs_per_env_runner=cfg.env.num_envs,
+            num_cpus_per_env_runner=rt.rollout_worker_cpus,
+            gym_env_vectorize_mode="vector_entry_point",
+            rollout_fragment_length=fragment,
+            batch_mode="truncate_episodes",
+        )
+        .learners(
+            num_learners=0,
+            num_gpus_per_learner=0,
+            learner_class=learner_class,
+            learner_connector=lambda obs_space, act_space: LearnedReward(
+                obs_space, act_space, **reward_shaping
+            ),
         )
         .rl_module(
             rl_module_spec=RLModuleSpec(
@@ -148,6 +189,12 @@ class RLlibPolicy:
             else None
         )
         self.cfg = cfg
+        # PPO: any progress is its one batch; APPO: sample on to the driver's iteration size
+        envs = cfg.runtime.num_rollout_workers * cfg.env.num_envs
+        self._iteration_steps = (
+            cfg.learner.rollout_steps * envs if cfg.learner.algo == "appo" else 1
+        )
+        self._learner_stats: dict[str, Any] = {}
         register_env(ENV_NAME, make_env)
         self.algo: Algorithm = build_config(cfg, spec, segment_length, segments).build_algo()
         self.reward_version = -1
@@ -157,7 +204,10 @@ class RLlibPolicy:
 
     # -- what the driver calls -------------------------------------------------------------
     def policy_state(self) -> dict[str, Any]:
-        return self._module().policy_state()
+        learner = self.algo.learner_group._learner  # num_learners=0: in this process
+        lock = getattr(learner, "_model_io_lock", None)  # APPO's Learner thread holds it
+        with lock if lock is not None else contextlib.nullcontext():
+            return self._module().policy_state()
 
     def _module(self) -> RlhpActorCritic:
         return self.algo.learner_group._learner.module[DEFAULT_MODULE_ID]  # num_learners=0
@@ -188,16 +238,24 @@ class RLlibPolicy:
         )
 
     def train(self, reward_ref: ray.ObjectRef | None) -> dict[str, Any]:
-        """One iteration: sampling and the PPO update on the newest reward model."""
+        """One iteration on the newest reward model: PPO samples one batch and updates on
+        it; APPO's EnvRunners and Learner run on until a batch's worth more was sampled."""
         t0 = time.perf_counter()
         if reward_ref is not None:
             self._set_reward(reward_ref)
         deadline = time.monotonic() + RESTORE_TIMEOUT_S
+        progress = self.global_step
         while True:
             result = self.algo.train()
             sampled = int(result[ENV_RUNNER_RESULTS].get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
-            if sampled - self._untrained > self.global_step:
+            learner = result.get(LEARNER_RESULTS, {}).get(DEFAULT_MODULE_ID, {})
+            self._learner_stats = learner or self._learner_stats  # APPO: every few updates
+            if sampled - self._untrained >= self.global_step + self._iteration_steps:
                 break
+            if sampled - self._untrained > progress:
+                progress = sampled - self._untrained
+                deadline = time.monotonic() + RESTORE_TIMEOUT_S
+                continue
             # no EnvRunner sampled: the only one died, and RLlib restores it on a later train()
             if time.monotonic() > deadline:
                 raise RuntimeError(
@@ -207,7 +265,7 @@ class RLlibPolicy:
             time.sleep(1.0)
         self.policy_version += 1
         self.global_step = sampled - self._untrained  # steps trained on, as rlhp counts
-        learner = result.get(LEARNER_RESULTS, {}).get(DEFAULT_MODULE_ID, {})
+        learner = self._learner_stats
         metrics = {
             "policy_loss": float(learner.get("policy_loss", math.nan)),
             "value_loss": float(learner.get("vf_loss", math.nan)),

@@ -151,7 +151,7 @@ class PreferenceRun:
                     prefs.initial(self._buffer_size, self._sample_random, progress)
         metrics = IterationMetrics(self.steps_per_iteration)
         try:
-            while self.iteration < self.num_iterations:
+            while not self._budget_spent():
                 t_iter = time.time()
                 booked = clock.total
                 if prefs is not None:
@@ -173,7 +173,7 @@ class PreferenceRun:
                 metrics.add(rollouts)
                 if "true_episode_return" in out:  # rllib: RLlib's own 100-episode mean
                     metrics.set_mean(out["true_episode_return"])
-                if self.iteration < self.num_iterations:
+                if not self._budget_spent():
                     with clock.phase("sampling"):
                         if ahead is not None:  # one version behind; the PPO/TRPO ratio corrects
                             rollouts = self._collect(ahead, *behind)
@@ -231,6 +231,13 @@ class PreferenceRun:
         total_envs = cfg.runtime.num_rollout_workers * cfg.env.num_envs
         self.steps_per_iteration = cfg.learner.rollout_steps * total_envs
         self.num_iterations = max(1, math.ceil(cfg.total_steps / self.steps_per_iteration))
+
+    def _budget_spent(self) -> bool:
+        """The last iteration is done: rlhp's learner and RLlib's PPO take
+        ``num_iterations`` rollouts of ``steps_per_iteration`` steps; APPO's EnvRunners
+        sample on while the driver works, so an iteration may count more, and the run stops
+        once ``total_steps`` is reached."""
+        return self.iteration >= self.num_iterations or self.global_step >= self.cfg.total_steps
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self) -> None:

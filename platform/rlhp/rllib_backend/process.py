@@ -3,9 +3,9 @@
 ``build_config`` maps a ``RunConfig`` onto RLlib's ``PPOConfig`` or, with
 ``learner.algo=appo``, its ``APPOConfig`` (``learner.appo``: V-trace, a target network, the
 Learner updating in its own thread while the EnvRunners sample; Luo et al. 2020) on the new
-API stack, keeping rlhp's hyperparameters where they overlap: rollout shape, GAE gamma / lambda, PPO's clip,
-epochs, minibatch size, learning rate and its linear decay, entropy and value coefficients,
-the gradient-norm clip; rlhp's own network (``module.RlhpActorCritic``) and reward shaping
+API stack, keeping rlhp's hyperparameters where they overlap: rollout shape, GAE gamma /
+lambda, PPO's clip, epochs, minibatch size, learning rate and its linear decay, entropy and
+value coefficients, the gradient-norm clip; rlhp's own network (``module.RlhpActorCritic``) and reward shaping
 (``connectors.LearnedReward``). Known differences from rlhp's PPO: RLlib normalizes
 advantages over the whole batch (rlhp per minibatch) and clips the value *loss* at
 ``vf_clip_param`` (rlhp clips the value *change* by ``clip_coef``).

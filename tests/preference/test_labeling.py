@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rlhp.data import LabelStore, SegmentStore
+from rlhp.data.commit import commit_labels
 from rlhp.data.errors import UnknownSegmentError
 from rlhp.data.label_store import read_labels
 from rlhp.feedback_app.config import FeedbackConfig
@@ -20,7 +21,7 @@ from rlhp.preference import (
     RewardModelConfig,
     SimulatedTeacher,
 )
-from rlhp.preference.labelers import LabelerError
+from rlhp.preference.labelers import LabelerError, to_label_records
 from rlhp.preference.labeling import ImmediateDesk, LabelingProcess, QueuedDesk
 
 SCHEDULE = LabelScheduleConfig(total_labels=60, initial_labels=20, total_timesteps=1000)
@@ -85,15 +86,20 @@ def test_a_failing_labeler_is_one_line_and_keeps_the_stored_labels(tmp_path, mak
     assert read_labels(tmp_path / "labels").num_rows == 20
 
 
-def test_a_label_naming_an_evicted_segment_is_refused(tmp_path, make_segments):
+def test_a_pair_whose_segment_was_evicted_is_dropped_unlabelled(tmp_path, make_segments):
     segments = SegmentStore(50, tmp_path / "segments")
     segments.add(make_segments(50, seed=0))
-    pair = tuple(segments.get(["s0-0", "s0-1"]))
-    segments.add(make_segments(50, seed=1))  # both evicted from the ring, never pinned
+    gone = tuple(segments.get(["s0-0", "s0-1"]))
+    segments.add(make_segments(49, seed=1))  # s0-0 and s0-1 ... evicted, s0-49 still there
+    kept = tuple(segments.get(["s0-49", "s1-0"]))
     desk = ImmediateDesk(SimulatedTeacher(), LabelStore(tmp_path / "labels"), segments, "run")
-    with pytest.raises(UnknownSegmentError, match="s0-0"):
-        desk.submit([pair], "random")
-    assert len(desk.store) == 0
+    assert desk.submit([gone, kept], "random") == 1  # the run goes on; the schedule asks again
+    labels = read_labels(tmp_path / "labels")
+    assert labels.column("left").to_pylist() == ["s0-49"]  # only the pair still there
+    assert {"s0-49", "s1-0"} <= segments.pinned_ids
+    with pytest.raises(UnknownSegmentError, match="s0-0"):  # commit_labels still refuses it
+        commit_labels(to_label_records([gone], [1.0], SimulatedTeacher(), "random",
+                                       make_id=lambda: "x"), segments, desk.store)  # fmt: skip
 
 
 def test_people_get_pairs_through_the_queue_at_most_max_pending(tmp_path, make_segments):

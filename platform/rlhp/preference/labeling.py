@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from rlhp.data.commit import PinnableSegments, commit_labels
+from rlhp.data.errors import UnknownSegmentError
 from rlhp.data.label_store import LabelStore
 from rlhp.preference.config import QueryConfig
 from rlhp.preference.ensemble import RewardEnsemble
@@ -86,6 +87,9 @@ class ImmediateDesk:
         return None
 
     def submit(self, pairs: Sequence[Pair], strategy: str) -> int:
+        pairs = self._pin_present(pairs)
+        if not pairs:
+            return 0
         answers = ask(self.labeler, pairs)  # a failing labeler: one line naming it
         free = (n for n in itertools.count(len(self.store)) if self._id(n) not in self.store)
         records = to_label_records(
@@ -93,6 +97,23 @@ class ImmediateDesk:
         )
         commit_labels(records, self.segments, self.store)  # fsynced: acknowledged from here
         return len(records)
+
+    def _pin_present(self, pairs: Sequence[Pair]) -> list[Pair]:
+        """Pin the pairs' segments and keep the pairs whose segments are still there: while
+        the pairs were chosen, rollouts went on and the ring may have evicted one. Those
+        pairs are dropped unlabelled (the schedule asks again), never labelled."""
+        try:
+            self.segments.pin([s.segment_id for pair in pairs for s in pair])
+            return list(pairs)
+        except UnknownSegmentError:
+            kept = []
+            for left, right in pairs:
+                try:
+                    self.segments.pin([left.segment_id, right.segment_id])
+                except UnknownSegmentError:
+                    continue
+                kept.append((left, right))
+            return kept
 
     def stats(self) -> dict[str, float]:
         return {}

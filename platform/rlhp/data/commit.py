@@ -7,7 +7,7 @@ from typing import Protocol
 
 from rlhp.data.errors import UnknownSegmentError
 from rlhp.data.label_store import LabelStore, validate_labels
-from rlhp.data.records import LabelRecord
+from rlhp.data.records import LabelRecord, SegmentRecord
 
 
 class PinnableSegments(Protocol):
@@ -21,6 +21,25 @@ class PinnableSegments(Protocol):
     def pin(self, segment_ids: Sequence[str]) -> None:
         """Persist the named segments (UnknownSegmentError if one is not there)."""
         ...
+
+
+def pin_present_pairs(
+    pairs: Sequence[tuple[SegmentRecord, SegmentRecord]], segments: PinnableSegments
+) -> list[tuple[SegmentRecord, SegmentRecord]]:
+    """Pin the pairs' segments; keep the pairs whose segments are all still there (a ring
+    may have evicted one since the pairs were chosen). Dropped pairs are never labelled."""
+    try:
+        segments.pin([s.segment_id for pair in pairs for s in pair])
+        return list(pairs)
+    except UnknownSegmentError:
+        kept = []
+        for left, right in pairs:
+            try:
+                segments.pin([left.segment_id, right.segment_id])
+            except UnknownSegmentError:
+                continue
+            kept.append((left, right))
+        return kept
 
 
 def commit_labels(

@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from rlhp.data.commit import pin_present_pairs
 from rlhp.data.errors import UnknownSegmentError
 from rlhp.data.label_store import LabelStore
 from rlhp.data.records import PREFER_LEFT, PREFER_RIGHT, TIE, LabelRecord, SegmentRecord
@@ -163,7 +164,9 @@ class FeedbackService:
         longer in the store is skipped), and with a ``state_dir`` the pairs are journalled
         before anyone can be shown them.
         """
-        pairs = self._pin(list(pairs)) if self.segments is not None else list(pairs)
+        pairs = (
+            pin_present_pairs(pairs, self.segments) if self.segments is not None else list(pairs)
+        )
         before = len(self.store)  # every answer to these pairs is stored after this
         queued = [
             QueuedPair(secrets.token_hex(8), left.segment_id, right.segment_id, strategy, before)
@@ -176,23 +179,6 @@ class FeedbackService:
         if self.clips is not None:
             self.clips.prefetch([s for pair in pairs for s in pair])
         return [q.pair_id for q in queued]
-
-    def _pin(
-        self, pairs: list[tuple[SegmentRecord, SegmentRecord]]
-    ) -> list[tuple[SegmentRecord, SegmentRecord]]:
-        assert self.segments is not None
-        try:
-            self.segments.pin([s.segment_id for pair in pairs for s in pair])
-            return pairs
-        except UnknownSegmentError:  # some segment left the ring: keep the pairs that can be
-            kept = []
-            for left, right in pairs:
-                try:
-                    self.segments.pin([left.segment_id, right.segment_id])
-                except UnknownSegmentError:
-                    continue
-                kept.append((left, right))
-            return kept
 
     def _add(self, p: _Pending, seq: int | None) -> None:
         """Put ``p`` in the queue (lock held); ``seq``: the journal file it is in."""

@@ -27,8 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rlhp.data.commit import PinnableSegments, commit_labels
-from rlhp.data.errors import UnknownSegmentError
+from rlhp.data.commit import PinnableSegments, commit_labels, pin_present_pairs
 from rlhp.data.label_store import LabelStore
 from rlhp.preference.config import QueryConfig
 from rlhp.preference.ensemble import RewardEnsemble
@@ -87,7 +86,7 @@ class ImmediateDesk:
         return None
 
     def submit(self, pairs: Sequence[Pair], strategy: str) -> int:
-        pairs = self._pin_present(pairs)
+        pairs = pin_present_pairs(pairs, self.segments)  # the ring may have moved on
         if not pairs:
             return 0
         answers = ask(self.labeler, pairs)  # a failing labeler: one line naming it
@@ -97,23 +96,6 @@ class ImmediateDesk:
         )
         commit_labels(records, self.segments, self.store)  # fsynced: acknowledged from here
         return len(records)
-
-    def _pin_present(self, pairs: Sequence[Pair]) -> list[Pair]:
-        """Pin the pairs' segments and keep the pairs whose segments are still there: while
-        the pairs were chosen, rollouts went on and the ring may have evicted one. Those
-        pairs are dropped unlabelled (the schedule asks again), never labelled."""
-        try:
-            self.segments.pin([s.segment_id for pair in pairs for s in pair])
-            return list(pairs)
-        except UnknownSegmentError:
-            kept = []
-            for left, right in pairs:
-                try:
-                    self.segments.pin([left.segment_id, right.segment_id])
-                except UnknownSegmentError:
-                    continue
-                kept.append((left, right))
-            return kept
 
     def stats(self) -> dict[str, float]:
         return {}

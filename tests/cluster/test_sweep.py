@@ -176,3 +176,32 @@ def test_every_shipped_sweep_spec_builds_valid_trial_configs(spec_path):
         variant = spec.grid.variant.get(trial.variant, {}) if trial.variant else {}
         if variant.get("runtime.reward") == "true_reward":
             assert cfg.runtime.reward == "true_reward", trial
+
+
+@pytest.mark.parametrize(
+    ("scale", "gpu", "extra"),
+    [
+        ((), False, []),
+        (
+            ("learner.rllib.num_learners=2", "learner.rllib.num_cpus_per_learner=0.5"),
+            True,
+            [{"CPU": 1.0, "GPU": 1.0}, {"CPU": 0.5, "GPU": 1.0}, {"CPU": 0.5, "GPU": 1.0}],
+        ),
+        (
+            ("learner.algo=appo", "learner.rllib.num_aggregator_actors_per_learner=2"),
+            False,
+            [{"CPU": 1.0}, {"CPU": 1.0}],
+        ),
+    ],
+    ids=["learner-in-driver", "two-gpu-learner-actors", "appo-aggregators"],
+)
+def test_trial_placement_reserves_rllib_learners_and_aggregators(scale, gpu, extra):
+    """A trial's placement group holds every actor RLlib creates for it: Learner actors (a
+    GPU each when the trial has GPUs) and APPO's aggregator actors (1 CPU each)."""
+    from rlhp.cluster.sweep import TrialResources, placement
+    from rlhp.config import load_config
+
+    cfg = load_config(None, ["learner.backend=rllib", "runtime.num_rollout_workers=2",
+                             "runtime.rollout_worker_cpus=0.5", *scale])  # fmt: skip
+    bundles = placement(cfg, TrialResources(driver_cpus=1.0, gpu=gpu))
+    assert bundles == [{"CPU": 1.0}, {"CPU": 0.5}, {"CPU": 0.5}, *extra]

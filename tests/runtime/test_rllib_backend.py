@@ -7,6 +7,8 @@ same segment buffer, labelling actor, reward trainer and label store.
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -44,6 +46,10 @@ def test_rllib_backend_learns_from_synthetic_labels(ray_cluster, isolated):
         ("learner.algo=trpo", "learner.algo"),
         ("runtime.overlap_sampling=true", "runtime.overlap_sampling"),
         ("learner.kl_to_initial_coef=0.1", "learner.kl_to_initial_coef"),
+        (
+            "learner.rllib.num_aggregator_actors_per_learner=1",
+            "learner.rllib.num_aggregator_actors_per_learner",
+        ),
     ],
 )
 def test_settings_rllib_does_not_run_are_one_line(isolated, override, field):
@@ -184,3 +190,69 @@ def test_appo_runs_the_preference_loop(ray_cluster, isolated):
     assert client.get_metric_history(result.run_id, "label_to_policy_latency_s")
     entropy = client.get_metric_history(result.run_id, "entropy")
     assert entropy and entropy[0].value != entropy[-1].value  # the policy was updated
+
+
+def test_learner_scaling_needs_the_rllib_backend(isolated):
+    with pytest.raises(ConfigError, match=r"^learner\.rllib: these settings scale RLlib"):
+        load_config(None, isolated("learner.rllib.num_learners=1"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "scale",
+    [
+        ("learner.algo=ppo", "learner.rllib.num_learners=1"),
+        (
+            "learner.algo=appo",
+            "learner.rllib.num_learners=1",
+            "learner.rllib.num_aggregator_actors_per_learner=1",
+        ),
+    ],
+    ids=["ppo-learner-actor", "appo-learner-actor-and-aggregator"],
+)
+def test_learner_actors_run_the_preference_loop(ray_cluster, isolated, scale):
+    """Learning outside the driver: a Learner actor (and, for APPO, an aggregator actor that
+    runs the learned-reward connector): every reward model version reaches them, the
+    checkpoint holds their policy, and a stopped run resumes from it."""
+    short = ("total_steps=8192", "learner.rollout_steps=512", "runtime.checkpoint_every=1",
+             "label_schedule.total_labels=30", "label_schedule.initial_labels=10",
+             "label_schedule.total_timesteps=4096", "runtime.rollout_worker_cpus=0.5",
+             "learner.rllib.num_cpus_per_learner=0.5")  # fmt: skip
+    cfg = load_config(None, isolated("learner.backend=rllib", *short, *scale))
+    run = PreferenceRun(cfg)
+
+    def stop_at_3(m):
+        if getattr(m, "iteration", None) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.run(stop_at_3)
+    ckpt = torch.load(run.run_dir / "checkpoint.pt", weights_only=False)
+    resumed = CheckedRLlibRun(cfg, resume_run_id=run.run_id)
+    result = resumed.run()
+    assert_same_state(resumed.restored_policy, ckpt["learner"]["learner"]["policy"], "policy")
+    assert result.global_step >= 8192
+    assert len(read_labels(result.run_dir / "labels")) == result.labels >= 25
+    client = MlflowClient(cfg.tracking.uri)
+    # logged only by a connector holding a reward model, once an update used a fitted one
+    assert client.get_metric_history(result.run_id, "predicted_reward_mean")
+    assert client.get_metric_history(result.run_id, "label_to_policy_latency_s")
+    assert client.get_run(result.run_id).info.status == "FINISHED"
+
+
+def test_more_learners_than_gpus_is_one_line_before_ray_starts(tmp_path):
+    """``device=cuda`` with more Learners than the machine's GPUs: exit status 2, one line."""
+    learners = torch.cuda.device_count() + 1
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlhp.cli", "train", "--quiet",
+         "--set", "learner.backend=rllib", "--set", "device=cuda",
+         "--set", f"learner.rllib.num_learners={learners}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().startswith(
+        f"rlhp: error: learner.rllib.num_learners: {learners} Learners on GPUs (device=cuda)"
+    )
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "mlflow.db").exists()  # stopped before the run began

@@ -94,6 +94,30 @@ class APPOConfig(BaseModel):
     )
 
 
+class RLlibLearnersConfig(BaseModel):
+    """How ``learner.backend=rllib`` spreads learning over the cluster: RLlib's learner group
+    (data-parallel Learner actors, each on a GPU when ``device`` gives them one) and, for
+    APPO, aggregator actors that build train batches beside each Learner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_learners: int = Field(
+        0,
+        ge=0,
+        description="Learner actors, data-parallel (torch DDP); 0 = one Learner inside the "
+        "run's driver process",
+    )
+    num_cpus_per_learner: float = Field(
+        1.0, gt=0.0, description="CPUs each Learner actor reserves (num_learners >= 1)"
+    )
+    num_aggregator_actors_per_learner: int = Field(
+        0,
+        ge=0,
+        description="APPO: actors (1 CPU each) that turn sampled episodes into train batches, "
+        "learned reward included, so the Learner only updates",
+    )
+
+
 class LearnerConfig(BaseModel):
     """Policy optimizer, rollout shape, GAE and reward shaping shared by PPO and TRPO."""
 
@@ -122,6 +146,7 @@ class LearnerConfig(BaseModel):
     ppo: PPOConfig = PPOConfig()
     trpo: TRPOConfig = TRPOConfig()
     appo: APPOConfig = APPOConfig()
+    rllib: RLlibLearnersConfig = RLlibLearnersConfig()
 
     @model_validator(mode="after")
     def _appo_runs_on_rllib(self) -> LearnerConfig:
@@ -129,6 +154,16 @@ class LearnerConfig(BaseModel):
             raise ValueError(
                 "learner.algo: APPO runs on RLlib; set learner.backend=rllib, or "
                 "learner.algo=ppo for rlhp's own learner"
+            )
+        if self.rllib != RLlibLearnersConfig() and self.backend != "rllib":
+            raise ValueError(
+                "learner.rllib: these settings scale RLlib's Learners; set "
+                "learner.backend=rllib, or leave learner.rllib at its defaults"
+            )
+        if self.rllib.num_aggregator_actors_per_learner and self.algo != "appo":
+            raise ValueError(
+                "learner.rllib.num_aggregator_actors_per_learner: only APPO uses aggregator "
+                "actors; set it to 0, or learner.algo=appo"
             )
         return self
 

@@ -287,12 +287,18 @@ def trial_configs(spec: SweepSpec, overrides: list[str]) -> dict[Trial, RunConfi
 
 def placement(cfg: RunConfig, resources: TrialResources) -> list[dict[str, float]]:
     """Bundles of one trial's placement group: the driver (first: Tune runs the trainable
-    there), one per rollout worker, and the GPU bundle that ``gpu_options`` looks for."""
-    rt = cfg.runtime
+    there), one per rollout worker, and the GPU bundle that ``gpu_options`` looks for; on
+    the rllib backend also one per Learner actor (with a GPU when the trial has GPUs) and
+    one per APPO aggregator actor (RLlib gives each 1 CPU)."""
+    rt, scale = cfg.runtime, cfg.learner.rllib
     bundles = [{"CPU": resources.driver_cpus}]
     bundles += [{"CPU": rt.rollout_worker_cpus} for _ in range(rt.num_rollout_workers)]
     if resources.gpu:
         bundles.append({"CPU": 1.0, "GPU": 1.0})
+    learner = {"CPU": scale.num_cpus_per_learner} | ({"GPU": 1.0} if resources.gpu else {})
+    bundles += [dict(learner) for _ in range(scale.num_learners)]
+    aggregators = max(1, scale.num_learners) * scale.num_aggregator_actors_per_learner
+    bundles += [{"CPU": 1.0} for _ in range(aggregators)]
     return bundles
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.appo import APPOConfig
@@ -34,6 +35,7 @@ from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.metrics import (
+    AGGREGATOR_ACTOR_RESULTS,
     ENV_RUNNER_RESULTS,
     EPISODE_RETURN_MEAN,
     LEARNER_RESULTS,
@@ -47,6 +49,7 @@ from rlhp.envs.factory import make_vector_env
 from rlhp.preference.networks import InputSpec
 from rlhp.rllib_backend.connectors import STATS, LearnedReward
 from rlhp.rllib_backend.module import RlhpActorCritic
+from rlhp.rllib_backend.resources import learner_gpus
 from rlhp.rllib_backend.segments import TRUE_RETURN, SegmentCallback, log_true_return
 
 CHECKPOINT_DIR = "rllib"  # in the run directory: the Algorithm's own checkpoint
@@ -83,7 +86,11 @@ def _lr(rate: float, anneal: bool, steps: int) -> Any:
 
 
 def build_config(
-    cfg: RunConfig, spec: InputSpec, segment_length: int, segments: SegmentCallback | None
+    cfg: RunConfig,
+    spec: InputSpec,
+    segment_length: int,
+    segments: SegmentCallback | None,
+    gpus_per_learner: int = 0,
 ) -> AlgorithmConfig:
     lc, rt = cfg.learner, cfg.runtime
     envs = max(1, rt.num_rollout_workers) * cfg.env.num_envs
@@ -157,8 +164,10 @@ def build_config(
             batch_mode="truncate_episodes",
         )
         .learners(
-            num_learners=0,
-            num_gpus_per_learner=0,
+            num_learners=lc.rllib.num_learners,
+            num_gpus_per_learner=gpus_per_learner,
+            num_cpus_per_learner=lc.rllib.num_cpus_per_learner if not gpus_per_learner else 0,
+            num_aggregator_actors_per_learner=lc.rllib.num_aggregator_actors_per_learner,
             learner_class=learner_class,
             learner_connector=lambda obs_space, act_space: LearnedReward(
                 obs_space, act_space, **reward_shaping
@@ -196,7 +205,12 @@ class RLlibPolicy:
         )
         self._learner_stats: dict[str, Any] = {}
         register_env(ENV_NAME, make_env)
-        self.algo: Algorithm = build_config(cfg, spec, segment_length, segments).build_algo()
+        actors = cfg.learner.rllib.num_learners > 0  # else one Learner in this process
+        gpus = int(ray.cluster_resources().get("GPU", 0)) if actors else torch.cuda.device_count()
+        self.gpus_per_learner = learner_gpus(cfg, gpus)
+        self.algo: Algorithm = build_config(
+            cfg, spec, segment_length, segments, self.gpus_per_learner
+        ).build_algo()
         self.reward_version = -1
         self.policy_version = 0
         self.global_step = 0
@@ -204,13 +218,20 @@ class RLlibPolicy:
 
     # -- what the driver calls -------------------------------------------------------------
     def policy_state(self) -> dict[str, Any]:
-        learner = self.algo.learner_group._learner  # num_learners=0: in this process
-        lock = getattr(learner, "_model_io_lock", None)  # APPO's Learner thread holds it
-        with lock if lock is not None else contextlib.nullcontext():
-            return self._module().policy_state()
+        """The first Learner's policy (data-parallel Learners hold the same weights), on
+        the CPU."""
 
-    def _module(self) -> RlhpActorCritic:
-        return self.algo.learner_group._learner.module[DEFAULT_MODULE_ID]  # num_learners=0
+        def read(learner: Any) -> dict[str, Any]:
+            lock = getattr(learner, "_model_io_lock", None)  # APPO's Learner thread holds it
+            with lock if lock is not None else contextlib.nullcontext():
+                state = learner.module[DEFAULT_MODULE_ID].policy_state()
+            return {name: value.cpu() for name, value in state.items()}
+
+        return self._on_learners(read)[0]
+
+    def _on_learners(self, func: Any) -> list[Any]:
+        """``func(learner)`` on every Learner (in this process or Learner actors)."""
+        return _results(self.algo.learner_group.foreach_learner(func))
 
     def sample_random(self) -> None:
         """One more rollout of the initial policy on every EnvRunner: its segments reach
@@ -274,7 +295,10 @@ class RLlibPolicy:
             "learner_update_s": time.perf_counter() - t0,
             "policy_lag": 0.0,
         }
-        stats = result.get(LEARNER_RESULTS, {}).get(STATS, {})  # connectors.LearnedReward's
+        stats = (  # connectors.LearnedReward's: on the Learners, or APPO's aggregator actors
+            result.get(LEARNER_RESULTS, {}).get(STATS)
+            or result.get(AGGREGATOR_ACTOR_RESULTS, {}).get(STATS, {})
+        )
         metrics |= {name.replace(".", "/"): float(value) for name, value in stats.items()
                     if name != "reward_version"}  # fmt: skip
         return {
@@ -295,12 +319,22 @@ class RLlibPolicy:
         if state["version"] == self.reward_version:
             return
 
-        def load(learner: Any) -> int:
-            piece = next(c for c in learner._learner_connector.connectors
+        def load(holder: Any) -> int:
+            """Into a Learner's connector, or an APPO aggregator actor's (with aggregator
+            actors, the Learners have none: the batches reach them built)."""
+            if holder._learner_connector is None:
+                return 0
+            piece = next(c for c in holder._learner_connector.connectors
                          if isinstance(c, LearnedReward))  # fmt: skip
-            return piece.set_reward_state(state)
+            piece.set_reward_state(state)
+            return 1
 
-        self.algo.learner_group.foreach_learner(load)
+        loaded = sum(self._on_learners(load))
+        aggregators = self.algo._aggregator_actor_manager
+        if aggregators is not None:
+            loaded += sum(_results(aggregators.foreach_actor(load)))
+        if not loaded:
+            raise RuntimeError("rllib backend: no Learner or aggregator runs LearnedReward")
         self.reward_version = int(state["version"])
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -324,7 +358,12 @@ class RLlibPolicy:
         RLlib's state round trip casts float64 tensors (the observation statistics) to
         float32."""
         self.algo.restore_from_path(state["algorithm"])
-        self._module().net.load_state_dict(state["learner"]["policy"])
+        policy = state["learner"]["policy"]
+
+        def load(learner: Any) -> None:
+            learner.module[DEFAULT_MODULE_ID].net.load_state_dict(policy)
+
+        self._on_learners(load)
         self.algo.env_runner_group.sync_weights(
             from_worker_or_learner_group=self.algo.learner_group
         )
@@ -334,6 +373,16 @@ class RLlibPolicy:
 
     def stop(self) -> None:
         self.algo.stop()
+
+
+def _results(calls: Any) -> list[Any]:
+    """The values of RLlib's ``RemoteCallResults``; the first error, raised."""
+    out = []
+    for call in calls:
+        if not call.ok:
+            raise call.get()
+        out.append(call.get())
+    return out
 
 
 def _spaces(cfg: RunConfig) -> tuple[Any, Any]:

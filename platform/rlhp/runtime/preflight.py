@@ -4,9 +4,11 @@ actors that run elsewhere (a judge's file, earlier runs' labels)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium as gym
+import torch
 
 from rlhp.config import RunConfig
 from rlhp.data.run_labels import RunLabels, check_shapes, import_labels, resolve_run_dir
@@ -17,6 +19,7 @@ from rlhp.feedback_app.tokens import read_tokens
 from rlhp.nn.policies import resolve_policy_kind
 from rlhp.preference.judges import absolute_judge_ref, load_judge
 from rlhp.preference.networks import InputSpec
+from rlhp.rllib_backend.resources import learner_gpus
 
 
 def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
@@ -41,6 +44,8 @@ def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
         make_vector_env(
             cfg.env.model_copy(update={"num_envs": 1}), cfg.seed, next_step=True
         ).close()
+        if not (cfg.runtime.ray_address or os.environ.get("RAY_ADDRESS")):
+            learner_gpus(cfg, torch.cuda.device_count())  # a local cluster has this machine's
     if cfg.runtime.reward == "preferences":
         spec = InputSpec.from_spaces(obs_space, act_space)
         for field, refs in _label_sources(cfg).items():

@@ -4,7 +4,7 @@ import pytest
 
 from rlhp.config import load_config
 from rlhp.errors import ConfigError
-from rlhp.rllib_backend.resources import learner_gpus
+from rlhp.rllib_backend.resources import free_gpus_before_ray, learner_gpus
 
 
 def _cfg(device: str, learners: int):
@@ -29,7 +29,15 @@ def test_gpus_per_learner(device, learners, gpus, per_learner):
 
 def test_cuda_with_too_few_gpus_names_the_field_and_the_fix():
     with pytest.raises(ConfigError, match=r"^learner\.rllib\.num_learners: 3 Learners .* "
-                       r"there are 2; set learner\.rllib\.num_learners=2 or fewer"):  # fmt: skip
+                       r"2 are free for them .*; set learner\.rllib\.num_learners=2 or fewer"):  # fmt: skip
         learner_gpus(_cfg("cuda", 3), 2)
     with pytest.raises(ConfigError, match=r"^device: cuda was asked for"):
         learner_gpus(_cfg("cuda", 0), 0)
+
+
+@pytest.mark.parametrize(
+    ("learners", "preferences", "free"),
+    [(0, True, 2), (1, True, 1), (1, False, 2)],  # the trainer's bundle holds one GPU
+)
+def test_gpus_a_local_cluster_leaves_for_learners(learners, preferences, free):
+    assert free_gpus_before_ray(_cfg("auto", learners), 2, preferences) == free

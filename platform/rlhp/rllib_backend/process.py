@@ -32,7 +32,7 @@ from ray.rllib.algorithms.appo import APPOConfig
 from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
-from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core import ALL_MODULES, DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.metrics import (
     AGGREGATOR_ACTOR_RESULTS,
@@ -40,8 +40,10 @@ from ray.rllib.utils.metrics import (
     EPISODE_RETURN_MEAN,
     LEARNER_RESULTS,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_TRAINED_LIFETIME,
 )
 from ray.tune.registry import register_env
+from ray.util.placement_group import get_current_placement_group
 
 from rlhp.config import RunConfig
 from rlhp.envs.config import EnvConfig
@@ -205,9 +207,7 @@ class RLlibPolicy:
         )
         self._learner_stats: dict[str, Any] = {}
         register_env(ENV_NAME, make_env)
-        actors = cfg.learner.rllib.num_learners > 0  # else one Learner in this process
-        gpus = int(ray.cluster_resources().get("GPU", 0)) if actors else torch.cuda.device_count()
-        self.gpus_per_learner = learner_gpus(cfg, gpus)
+        self.gpus_per_learner = learner_gpus(cfg, _gpus_for_learners(cfg))
         self.algo: Algorithm = build_config(
             cfg, spec, segment_length, segments, self.gpus_per_learner
         ).build_algo()
@@ -215,6 +215,7 @@ class RLlibPolicy:
         self.policy_version = 0
         self.global_step = 0
         self._untrained = 0  # steps sample_random() took (RLlib counts them as sampled)
+        self._trained = 0.0  # env steps the Learners trained on, reuse counted (RLlib's)
 
     # -- what the driver calls -------------------------------------------------------------
     def policy_state(self) -> dict[str, Any]:
@@ -271,6 +272,8 @@ class RLlibPolicy:
             sampled = int(result[ENV_RUNNER_RESULTS].get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
             learner = result.get(LEARNER_RESULTS, {}).get(DEFAULT_MODULE_ID, {})
             self._learner_stats = learner or self._learner_stats  # APPO: every few updates
+            everything = result.get(LEARNER_RESULTS, {}).get(ALL_MODULES, {})
+            self._trained = float(everything.get(NUM_ENV_STEPS_TRAINED_LIFETIME, self._trained))
             if sampled - self._untrained >= self.global_step + self._iteration_steps:
                 break
             if sampled - self._untrained > progress:
@@ -294,6 +297,7 @@ class RLlibPolicy:
             "approx_kl": float(learner.get("mean_kl_loss", math.nan)),
             "learner_update_s": time.perf_counter() - t0,
             "policy_lag": 0.0,
+            "env_steps_trained": self._trained,
         }
         stats = (  # connectors.LearnedReward's: on the Learners, or APPO's aggregator actors
             result.get(LEARNER_RESULTS, {}).get(STATS)
@@ -373,6 +377,18 @@ class RLlibPolicy:
 
     def stop(self) -> None:
         self.algo.stop()
+
+
+def _gpus_for_learners(cfg: RunConfig) -> int:
+    """GPUs the Learners can take: the driver's own for the Learner in this process; for
+    Learner actors, the GPU bundles a sweep trial reserved for them (``sweep.placement``:
+    after the reward trainer's), or the cluster's GPUs the run's actors left free."""
+    if cfg.learner.rllib.num_learners == 0:
+        return torch.cuda.device_count()
+    pg = get_current_placement_group()
+    if pg is not None:
+        return max(0, sum(b.get("GPU", 0) >= 1 for b in pg.bundle_specs) - 1)
+    return int(ray.available_resources().get("GPU", 0))
 
 
 def _results(calls: Any) -> list[Any]:

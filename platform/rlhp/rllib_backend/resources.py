@@ -2,7 +2,11 @@
 
 Pure (no Ray import), so the same rule runs before Ray starts (``preflight``, counting this
 machine's GPUs for a local cluster) and after it joined one (``RLlibPolicy``, counting the
-cluster's GPUs for Learner actors).
+GPUs the run's other actors left free for Learner actors).
+
+The Learner inside the driver (``learner.rllib.num_learners=0``) uses the driver's GPU
+directly and may share it with the reward trainer; Learner actors take whole GPUs that Ray
+accounts for, so the GPU bundle the reward trainer reserves is not theirs.
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ def learner_gpus(cfg: TrainingConfig, gpus: int) -> int:
         )
     raise ConfigError(
         f"learner.rllib.num_learners: {learners} Learners on GPUs (device=cuda) need "
-        f"{learners} GPUs and there are {gpus}; set learner.rllib.num_learners={gpus} "
-        "or fewer, or device=cpu"
+        f"{learners} GPUs and {gpus} are free for them (a preference run's reward trainer "
+        f"keeps one); set learner.rllib.num_learners={gpus} or fewer, or device=cpu"
     )
+
+
+def free_gpus_before_ray(cfg: TrainingConfig, machine_gpus: int, preferences: bool) -> int:
+    """GPUs a local cluster on this machine leaves for the Learners: all of them for the
+    Learner in the driver; for Learner actors, all but the one the reward trainer's bundle
+    reserves in a preference run."""
+    if cfg.learner.rllib.num_learners == 0 or not preferences:
+        return machine_gpus
+    return max(0, machine_gpus - 1)

@@ -76,7 +76,9 @@ def build_actors(layout: RunLayout) -> RunActors:
     cfg, rt, run_dir = layout.cfg, layout.cfg.runtime, layout.run_dir
     data = cfg.model_dump(mode="json")
     restarts = {"max_restarts": rt.max_actor_restarts, "max_task_retries": 0}
-    gpu = gpu_options()
+    # a GPU bundle for rlhp's learner and the reward trainer: only if one of them runs
+    uses_gpu_bundle = cfg.learner.backend == "rlhp" or layout.preferences
+    gpu = gpu_options() if uses_gpu_bundle else {}
     buffer = None
     if layout.preferences:
         buffer = (

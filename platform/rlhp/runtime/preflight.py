@@ -19,7 +19,7 @@ from rlhp.feedback_app.tokens import read_tokens
 from rlhp.nn.policies import resolve_policy_kind
 from rlhp.preference.judges import absolute_judge_ref, load_judge
 from rlhp.preference.networks import InputSpec
-from rlhp.rllib_backend.resources import learner_gpus
+from rlhp.rllib_backend.resources import free_gpus_before_ray, learner_gpus
 
 
 def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
@@ -45,7 +45,8 @@ def preflight(cfg: RunConfig) -> tuple[gym.Space, gym.Space, int]:
             cfg.env.model_copy(update={"num_envs": 1}), cfg.seed, next_step=True
         ).close()
         if not (cfg.runtime.ray_address or os.environ.get("RAY_ADDRESS")):
-            learner_gpus(cfg, torch.cuda.device_count())  # a local cluster has this machine's
+            preferences = cfg.runtime.reward == "preferences"
+            learner_gpus(cfg, free_gpus_before_ray(cfg, torch.cuda.device_count(), preferences))
     if cfg.runtime.reward == "preferences":
         spec = InputSpec.from_spaces(obs_space, act_space)
         for field, refs in _label_sources(cfg).items():

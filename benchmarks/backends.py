@@ -13,7 +13,7 @@ Rows, each a full ``rlhp train`` run (``rlhp.runtime.loop.PreferenceRun``) on th
 
 Per row: eval return (``--eval-episodes``), the training return at the end, and env steps/s
 over the training loop (the run's phases ``first_rollout``, ``learner_update``,
-``sampling``, ``driver``, ``checkpoints``) and over the whole run (start-up included). For
+``sampling``, ``driver``, ``checkpoints``: ``runtime_overhead.runtime_trial``) and over the whole run (start-up included). For
 each seed the rows of a task run one after another in an order that alternates by seed, so
 the machine's load hits them alike; every finished row persists as one JSON file under
 ``--out`` and a rerun skips it (long runs fill the table over several sessions).
@@ -28,14 +28,11 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from rlhp.config import load_config
 from rlhp.provenance import code_version
-from rlhp.runtime.loop import PreferenceRun
+from runtime_overhead import runtime_trial
 
-LOOP_PHASES = ("first_rollout", "learner_update", "sampling", "driver", "checkpoints")
 APPO = ["learner.backend=rllib", "learner.algo=appo", "learner.appo.train_batch=500",
         "learner.appo.vf_coef=1.0", "learner.appo.ent_coef=0.01",
         "learner.appo.updates_per_batch=2", "learner.appo.target_update_batches=2"]  # fmt: skip
@@ -50,24 +47,6 @@ TASKS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
         "rllib-appo": APPO,
     }),
 }  # fmt: skip
-
-
-def run_row(preset: str, overrides: list[str], scratch: Path) -> dict:
-    cfg = load_config(preset, [f"tracking.uri=sqlite:///{scratch}/mlflow.db",
-                               f"runtime.runs_dir={scratch}/runs", *overrides])  # fmt: skip
-    t0 = time.perf_counter()
-    result = PreferenceRun(cfg).run()
-    whole = time.perf_counter() - t0
-    loop = sum(result.phases.get(p, 0.0) for p in LOOP_PHASES)
-    return {
-        "steps": result.global_step,
-        "eval_return": result.eval_return,
-        "final_true_return": result.mean_recent_return,
-        "loop_sps": result.global_step / loop,
-        "whole_sps": result.global_step / whole,
-        "wall_s": whole,
-        "phases": {p: round(result.phases.get(p, 0.0), 2) for p in LOOP_PHASES},
-    }
 
 
 def table(out: Path) -> str:
@@ -123,7 +102,7 @@ def main() -> None:
                                  f"total_steps={steps[task]}",
                                  f"runtime.eval_episodes={args.eval_episodes}",
                                  *args.overrides]  # fmt: skip
-                    result = run_row(preset, overrides, Path(scratch))
+                    result = runtime_trial(preset, overrides, Path(scratch))
                     record = {"task": task, "row": row, "seed": seed, "preset": preset,
                               "overrides": overrides, "code_version": code_version(),
                               **result}  # fmt: skip

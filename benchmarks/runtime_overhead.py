@@ -48,8 +48,11 @@ def runtime_trial(preset: str, overrides: list[str], scratch: Path) -> dict:
     loop = sum(result.phases.get(p, 0.0) for p in LOOP_PHASES)
     return {
         "steps": result.global_step,
+        "eval_return": result.eval_return,  # nan unless overrides ask for evaluation
+        "final_true_return": result.mean_recent_return,
         "loop_sps": result.global_step / loop,
         "whole_sps": result.global_step / whole,
+        "wall_s": whole,
         "phases": {p: round(result.phases.get(p, 0.0), 2) for p in LOOP_PHASES},
     }
 

@@ -57,6 +57,19 @@ def test_settings_rllib_does_not_run_are_one_line(isolated, override, field):
         load_config("inverted_pendulum_true_reward", isolated("learner.backend=rllib", override))
 
 
+def _stopped_at(cfg, iteration: int) -> PreferenceRun:
+    """A run stopped (Ctrl-C) after ``iteration`` iterations: it checkpointed first."""
+    run = PreferenceRun(cfg)
+
+    def stop(m):
+        if getattr(m, "iteration", None) == iteration:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.run(stop)
+    return run
+
+
 class CheckedRLlibRun(PreferenceRun):
     """Records the Algorithm's policy right after resuming."""
 
@@ -70,14 +83,7 @@ def test_stopped_rllib_run_resumes_from_its_checkpoint(ray_cluster, isolated):
     short = ("total_steps=12288", "learner.rollout_steps=512", "runtime.checkpoint_every=2",
              "label_schedule.total_labels=40", "label_schedule.initial_labels=10")  # fmt: skip
     cfg = load_config(None, isolated("learner.backend=rllib", *short))
-    run = PreferenceRun(cfg)
-
-    def stop_at_4(m):
-        if getattr(m, "iteration", None) == 4:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run.run(stop_at_4)
+    run = _stopped_at(cfg, 4)
     ckpt = torch.load(run.run_dir / "checkpoint.pt", weights_only=False)
     assert ckpt["iteration"] == 4 and ckpt["global_step"] == 4 * 2048
     assert (run.run_dir / "rllib").is_dir()  # the Algorithm's own checkpoint beside it
@@ -219,14 +225,7 @@ def test_learner_actors_run_the_preference_loop(ray_cluster, isolated, scale):
              "label_schedule.total_timesteps=4096", "runtime.rollout_worker_cpus=0.5",
              "learner.rllib.num_cpus_per_learner=0.5")  # fmt: skip
     cfg = load_config(None, isolated("learner.backend=rllib", *short, *scale))
-    run = PreferenceRun(cfg)
-
-    def stop_at_3(m):
-        if getattr(m, "iteration", None) == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run.run(stop_at_3)
+    run = _stopped_at(cfg, 3)
     ckpt = torch.load(run.run_dir / "checkpoint.pt", weights_only=False)
     resumed = CheckedRLlibRun(cfg, resume_run_id=run.run_id)
     result = resumed.run()

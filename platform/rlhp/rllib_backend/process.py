@@ -168,7 +168,7 @@ def build_config(
         .learners(
             num_learners=lc.rllib.num_learners,
             num_gpus_per_learner=gpus_per_learner,
-            num_cpus_per_learner=lc.rllib.num_cpus_per_learner if not gpus_per_learner else 0,
+            num_cpus_per_learner=lc.rllib.num_cpus_per_learner,
             num_aggregator_actors_per_learner=lc.rllib.num_aggregator_actors_per_learner,
             learner_class=learner_class,
             learner_connector=lambda obs_space, act_space: LearnedReward(

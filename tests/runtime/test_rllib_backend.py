@@ -198,6 +198,11 @@ def test_appo_runs_the_preference_loop(ray_cluster, isolated):
     assert entropy and entropy[0].value != entropy[-1].value  # the policy was updated
 
 
+def test_appo_with_trpo_settings_is_one_line(isolated):
+    with pytest.raises(ConfigError, match=r"^learner\.trpo: APPO does not use TRPO's settings"):
+        load_config("mujoco_synthetic_trpo", isolated("learner.backend=rllib", "learner.algo=appo"))
+
+
 def test_learner_scaling_needs_the_rllib_backend(isolated):
     with pytest.raises(ConfigError, match=r"^learner\.rllib: these settings scale RLlib"):
         load_config(None, isolated("learner.rllib.num_learners=1"))

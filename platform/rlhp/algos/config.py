@@ -155,6 +155,12 @@ class LearnerConfig(BaseModel):
                 "learner.algo: APPO runs on RLlib; set learner.backend=rllib, or "
                 "learner.algo=ppo for rlhp's own learner"
             )
+        if self.algo == "appo" and self.trpo != TRPOConfig():
+            raise ValueError(
+                "learner.trpo: APPO does not use TRPO's settings; drop the learner.trpo "
+                "overrides (or pick a preset without them), or set learner.algo=trpo and "
+                "learner.backend=rlhp"
+            )
         if self.rllib != RLlibLearnersConfig() and self.backend != "rllib":
             raise ValueError(
                 "learner.rllib: these settings scale RLlib's Learners; set "

@@ -11,11 +11,11 @@ Rows, each a full ``rlhp train`` run (``rlhp.runtime.loop.PreferenceRun``) on th
   PPO), ``--pong-steps`` (default 500k), rlhp PPO, RLlib PPO and RLlib APPO (the settings of
   ``gpu_atari.sh``: RLlib's tuned Pong example).
 
-Per row: eval return (``--eval-episodes``), the training return at the end, and env steps/s
-over the training loop (the run's phases ``first_rollout``, ``learner_update``,
-``sampling``, ``driver``, ``checkpoints``: ``runtime_overhead.runtime_trial``) and over the whole run (start-up included). For
-each seed the rows of a task run one after another in an order that alternates by seed, so
-the machine's load hits them alike; every finished row persists as one JSON file under
+Per row (``runtime_overhead.runtime_trial``): eval return (``--eval-episodes``), the
+training return at the end, and env steps/s over the training loop (the run's phases
+``first_rollout``, ``learner_update``, ``sampling``, ``driver``, ``checkpoints``) and over
+the whole run (start-up included). For each seed the rows of a task run one after another
+in an order that alternates by seed, so the machine's load hits them alike; every finished row persists as one JSON file under
 ``--out`` and a rerun skips it (long runs fill the table over several sessions).
 
   python benchmarks/backends.py [--tasks hopper pong] [--seeds 0 1 2]

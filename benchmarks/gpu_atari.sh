@@ -73,10 +73,11 @@ sps = [m.value for m in history("env_steps_per_s")]
 trained = history("env_steps_trained")
 returns = history("true_episode_return")
 evals = history("eval/true_return_mean")
+labels = history("labels")
 loop = (trained[0].timestamp / 1e3, trained[-1].timestamp / 1e3) if trained else (start, end)
 gradient_steps = (trained[-1].value - trained[0].value) / 500 if len(trained) > 1 else 0.0
 print(f"run {rid} on {run.data.params.get('env.id')}: {run.info.status}")
-print(f"env steps: {int(history('true_episode_return')[-1].step) if returns else 0}, "
+print(f"env steps: {int(returns[-1].step) if returns else 0}, "
       f"env steps/s median {statistics.median(sps) if sps else float('nan'):.0f} "
       f"over {len(sps)} iterations")
 print(f"Learner gradient steps/s: {gradient_steps / max(loop[1] - loop[0], 1e-9):.2f} "
@@ -97,5 +98,5 @@ if returns:
     first, last = returns[0].value, returns[-1].value
     print(f"true episode return (mean of recent episodes): first {first:.1f}, last {last:.1f}")
 print(f"eval return: {evals[-1].value:.1f}" if evals else "eval return: none (stopped first)")
-print(f"labels: {int(history('labels')[-1].value) if history('labels') else 0}")
+print(f"labels: {int(labels[-1].value) if labels else 0}")
 PY

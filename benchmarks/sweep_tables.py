@@ -3,8 +3,11 @@
 
   python benchmarks/sweep_tables.py benchmarks/results/sweeps/hopper-ablations [--spec S.yaml]
 
-With ``--spec`` the table's RL references follow the spec's ``baselines``, and its step
-budgets fill the paper table's "steps" column.
+With ``--spec`` the table's RL references follow the spec's ``baselines``, its step
+budgets fill the paper table's "steps" column, and the random policy's return (the zero of
+the normalized ratios) is read from the store for each task's current settings, measured
+again where they changed. Without it, a task's stored random return is used only where the
+store holds exactly one for that env id.
 """
 
 from __future__ import annotations
@@ -14,7 +17,18 @@ import json
 from pathlib import Path
 
 from rlhp.cluster import sweep_report as report
-from rlhp.cluster.sweep_store import SweepStore
+from rlhp.cluster.sweep_store import SweepStore, TrialResult
+
+
+def stored_random_returns(path: Path, results: list[TrialResult]) -> dict[tuple[str, str], float]:
+    """(env, variant) -> the store's random return, for env ids with exactly one entry."""
+    entries = json.loads(path.read_text()) if path.exists() else []
+    by_env: dict[str, list[float]] = {}
+    for e in entries if isinstance(entries, list) else []:
+        by_env.setdefault(e["env"]["id"], []).append(float(e["return"]))
+    return {
+        (r.env, r.variant): by_env[r.env][0] for r in results if len(by_env.get(r.env, [])) == 1
+    }
 
 
 def main() -> None:
@@ -28,17 +42,22 @@ def main() -> None:
     results = list(store.finished().values())
     if not results:
         raise SystemExit(f"no finished trials under {store.trials}")
-    random_path = store.root / "random_returns.json"
-    random_returns = json.loads(random_path.read_text()) if random_path.exists() else {}
     baselines, steps = {}, {}
     if args.spec:
-        from rlhp.cluster.sweep import base_overrides, load_spec, trial_configs
+        from rlhp.cluster.sweep import (
+            base_overrides,
+            load_spec,
+            random_policy_returns,
+            trial_configs,
+        )
 
         spec = load_spec(args.spec)
         baselines = dict(spec.baselines)
-        steps = {
-            t.env: c.total_steps for t, c in trial_configs(spec, base_overrides(spec, [])).items()
-        }
+        configs = trial_configs(spec, base_overrides(spec, []))
+        steps = {t.env: c.total_steps for t, c in configs.items()}
+        random_returns = random_policy_returns(store, configs)
+    else:
+        random_returns = stored_random_returns(store.root / "random_returns.json", results)
     table, cells = report.results_table(results, random_returns, baselines)
     print(table)
     print(report.paper_table(cells, steps))

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rlhp.cluster.sweep_store import SweepStore, TrialResult
 from rlhp.config import RunConfig, load_config
 from rlhp.data.run_labels import resolve_run_dir
+from rlhp.envs.config import EnvConfig
 from rlhp.errors import ConfigError
 
 # --------------------------------------------------------------------------- the spec
@@ -494,22 +495,48 @@ def _open_parent(
     return client, run.info.run_id, False
 
 
+# Env settings that change how a run is recorded or parallelized, never the true return
+# of a random policy; every other setting (a new one included) is part of the cache key.
+_NOT_RETURN_SETTINGS = frozenset(
+    {"num_envs", "atari_num_threads", "render_clips", "segment_seconds", "segment_steps",
+     "clip_width", "clip_height", "clip_fps", "clip_high_quality"}
+)  # fmt: skip
+
+
+def random_return_settings(env: EnvConfig) -> dict[str, Any]:
+    """The env settings a random policy's true return depends on: the cache key of
+    ``random_policy_returns``, so a task whose settings change (episode length, penalty)
+    is measured again instead of normalized by a stale zero."""
+    return {k: v for k, v in env.model_dump().items() if k not in _NOT_RETURN_SETTINGS}
+
+
 def random_policy_returns(
     store: SweepStore, configs: dict[Trial, RunConfig], episodes: int = 10
-) -> dict[str, float]:
-    """Mean true return of a uniformly random policy per env (the paper's changes on),
-    the zero of the normalized ratios; computed once per sweep and kept in its store."""
+) -> dict[tuple[str, str], float]:
+    """Mean true return of a uniformly random policy per (env, variant) (the paper's
+    changes on), the zero of the normalized ratios.
+
+    Measured once per distinct env setting and kept in the store's ``random_returns.json``
+    (a list of {"env": settings, "episodes": n, "return": mean}); an entry whose settings
+    no longer match a trial's is measured again, never reused.
+    """
+    from rlhp.data._durable import write_atomic
     from rlhp.runtime.report import random_policy_returns as measure
 
     path = store.root / "random_returns.json"
-    known: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+    stored = json.loads(path.read_text()) if path.exists() else []
+    entries = [e for e in stored if isinstance(e, dict)] if isinstance(stored, list) else []
+    known = {json.dumps(e["env"], sort_keys=True): e for e in entries}
+    out: dict[tuple[str, str], float] = {}
     for trial, cfg in configs.items():
-        if trial.env not in known:
-            known[trial.env] = float(sum(measure(cfg, episodes)) / episodes)
-    from rlhp.data._durable import write_atomic
-
-    write_atomic(path, json.dumps(known, indent=1).encode())
-    return known
+        settings = random_return_settings(cfg.env)
+        key = json.dumps(settings, sort_keys=True)
+        if key not in known:
+            mean = float(sum(measure(cfg, episodes)) / episodes)
+            known[key] = {"env": settings, "episodes": episodes, "return": mean}
+        out[(trial.env, trial.variant)] = float(known[key]["return"])
+    write_atomic(path, json.dumps(list(known.values()), indent=1).encode())
+    return out
 
 
 def _summarize(

@@ -69,9 +69,12 @@ def version_note(results: list[TrialResult]) -> str:
 
 
 def results_table(
-    results: list[TrialResult], random_returns: dict[str, float], baselines: dict[str, str]
+    results: list[TrialResult],
+    random_returns: dict[tuple[str, str], float],
+    baselines: dict[str, str],
 ) -> tuple[str, list[dict[str, object]]]:
-    """The per-cell table (markdown) and its rows (for CSV / MLflow metrics)."""
+    """The per-cell table (markdown) and its rows (for CSV / MLflow metrics);
+    ``random_returns`` holds the random policy's return per (env, variant)."""
     cells: dict[tuple[str, str, str], list[TrialResult]] = defaultdict(list)
     for r in results:
         cells[(r.env, r.variant, cell_of(r))].append(r)
@@ -84,7 +87,7 @@ def results_table(
             [t.eval_return for t in results
              if t.env == env and t.variant == base and t.reward == "true_reward"]
         )  # fmt: skip
-        rand = random_returns.get(env, float("nan"))
+        rand = random_returns.get((env, variant), float("nan"))
         rows.append(
             {
                 "env": env,

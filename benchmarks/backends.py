@@ -7,9 +7,9 @@ Rows, each a full ``rlhp train`` run (``rlhp.runtime.loop.PreferenceRun``) on th
 
 - ``hopper``: ``mujoco_true_reward`` (Hopper-v5, PPO), ``--hopper-steps`` (default 1M), on
   ``learner.backend=rlhp`` and ``learner.backend=rllib``;
-- ``pong``: ``atari_synthetic`` with ``runtime.reward=true_reward`` (Pong, CleanRL's Atari
-  PPO), ``--pong-steps`` (default 500k), rlhp PPO, RLlib PPO and RLlib APPO (the settings of
-  ``gpu_atari.sh``: RLlib's tuned Pong example).
+- ``pong``: ``runtime.reward=true_reward``, ``--pong-steps`` (default 500k): rlhp PPO and
+  RLlib PPO on ``atari_synthetic`` (Pong, CleanRL's Atari PPO), RLlib APPO on
+  ``atari_synthetic_appo`` (as ``gpu_atari.sh``: RLlib's tuned Pong example).
 
 Per row (``runtime_overhead.runtime_trial``): eval return (``--eval-episodes``), the
 training return at the end, and env steps/s over the training loop (the run's phases
@@ -33,18 +33,16 @@ from pathlib import Path
 from rlhp.provenance import code_version
 from runtime_overhead import runtime_trial
 
-APPO = ["learner.backend=rllib", "learner.algo=appo", "learner.appo.train_batch=500",
-        "learner.appo.vf_coef=1.0", "learner.appo.ent_coef=0.01",
-        "learner.appo.updates_per_batch=2", "learner.appo.target_update_batches=2"]  # fmt: skip
-TASKS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
-    "hopper": ("mujoco_true_reward", [], {
-        "rlhp-ppo": ["learner.backend=rlhp"],
-        "rllib-ppo": ["learner.backend=rllib"],
+# task -> (overrides every row shares, row -> (preset, the row's own overrides))
+TASKS: dict[str, tuple[list[str], dict[str, tuple[str, list[str]]]]] = {
+    "hopper": ([], {
+        "rlhp-ppo": ("mujoco_true_reward", ["learner.backend=rlhp"]),
+        "rllib-ppo": ("mujoco_true_reward", ["learner.backend=rllib"]),
     }),
-    "pong": ("atari_synthetic", ["runtime.reward=true_reward"], {
-        "rlhp-ppo": ["learner.backend=rlhp"],
-        "rllib-ppo": ["learner.backend=rllib"],
-        "rllib-appo": APPO,
+    "pong": (["runtime.reward=true_reward"], {
+        "rlhp-ppo": ("atari_synthetic", ["learner.backend=rlhp"]),
+        "rllib-ppo": ("atari_synthetic", ["learner.backend=rllib"]),
+        "rllib-appo": ("atari_synthetic_appo", []),
     }),
 }  # fmt: skip
 
@@ -91,14 +89,15 @@ def main() -> None:
     steps = {"hopper": args.hopper_steps, "pong": args.pong_steps}
     with tempfile.TemporaryDirectory() as scratch:
         for task in args.tasks:
-            preset, shared, rows = TASKS[task]
+            shared, rows = TASKS[task]
             for seed in args.seeds:
                 order = list(rows) if seed % 2 == 0 else list(reversed(rows))
                 for row in order:
                     path = args.out / f"{task}-{row}-seed{seed}.json"
                     if path.exists():
                         continue
-                    overrides = [*shared, *rows[row], f"seed={seed}",
+                    preset, own = rows[row]
+                    overrides = [*shared, *own, f"seed={seed}",
                                  f"total_steps={steps[task]}",
                                  f"runtime.eval_episodes={args.eval_episodes}",
                                  *args.overrides]  # fmt: skip

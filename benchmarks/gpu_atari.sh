@@ -10,8 +10,9 @@
 # Layout: the Learner in the driver on the GPU (learner.rllib.num_learners=0, device=auto
 # takes cuda when one is visible), AGGREGATORS aggregator actors building the train
 # batches (learned reward included), RUNNERS EnvRunners of 8 ale-py envs each, the reward
-# trainer on the same GPU. APPO settings after RLlib's tuned Pong example (train batch
-# 500, value coefficient 1.0, entropy 0.01, each batch drawn twice, target sync every 2).
+# trainer on the same GPU. APPO settings: the atari_synthetic_appo preset (RLlib's tuned
+# Pong example: train batch 500, value coefficient 1.0, entropy 0.01, each batch drawn
+# twice, target sync every 2).
 # The run stops after MINUTES of wall time (SIGINT: it checkpoints and is marked KILLED);
 # the figures come from its MLflow metrics and nvidia-smi's samples, written to OUT.
 set -euo pipefail
@@ -33,12 +34,8 @@ if command -v nvidia-smi > /dev/null && nvidia-smi -L > "$OUT/gpus.txt" 2>&1; th
 fi
 START=$(date +%s)
 set +e
-timeout --signal=INT --kill-after=60 "$((MINUTES * 60))" rlhp train atari_synthetic --quiet \
-    --set learner.backend=rllib --set learner.algo=appo \
+timeout --signal=INT --kill-after=60 "$((MINUTES * 60))" rlhp train atari_synthetic_appo --quiet \
     --set learner.rllib.num_aggregator_actors_per_learner="$AGGREGATORS" \
-    --set learner.appo.train_batch=500 --set learner.appo.vf_coef=1.0 \
-    --set learner.appo.ent_coef=0.01 --set learner.appo.updates_per_batch=2 \
-    --set learner.appo.target_update_batches=2 \
     --set runtime.num_rollout_workers="$RUNNERS" --set runtime.rollout_worker_cpus=1 \
     --set total_steps="$STEPS" --set runtime.eval_episodes=3 \
     --set tracking.uri="sqlite:///$OUT/mlflow.db" --set tracking.experiment=gpu-atari \

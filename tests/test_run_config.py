@@ -72,3 +72,38 @@ def test_cli_errors_are_one_line_without_traceback(args, message, tmp_path):
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []  # refused before any run, store or directory exists
+
+
+def test_a_preset_extends_another_and_merges_mapping_by_mapping(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("extends: mujoco_synthetic\nlearner: {gamma: 0.9, ppo: {ent_coef: 0.02}}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nlearner: {ppo: {clip_coef: 0.3}}\ntotal_steps: 5000\n")
+    cfg = load_config(str(child))
+    assert cfg.env.id == "Hopper-v5"  # from mujoco_synthetic, two levels up
+    assert cfg.label_schedule.total_labels == 700
+    assert cfg.learner.gamma == 0.9 and cfg.learner.ppo.ent_coef == 0.02  # from base.yaml
+    assert cfg.learner.ppo.clip_coef == 0.3 and cfg.total_steps == 5000  # the child's own
+    # the shipped variant presets are their parent plus only what they change
+    trpo, ppo = load_config("mujoco_synthetic_trpo"), load_config("mujoco_synthetic")
+    assert trpo.learner.algo == "trpo" and trpo.learner.gamma == 0.995
+    assert trpo.env == ppo.env and trpo.label_schedule == ppo.label_schedule
+    appo = load_config("atari_synthetic_appo")
+    assert (appo.learner.backend, appo.learner.algo, appo.learner.appo.train_batch) == (
+        "rllib", "appo", 500)  # fmt: skip
+    assert appo.reward_model == load_config("atari_synthetic").reward_model
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, r"^extends: .*cycle"),
+        ({"a.yaml": "extends: mujoco_synthetc\n"}, r"^preset: unknown preset 'mujoco_synthetc'"),
+        ({"a.yaml": "extends: [default]\n"}, r"^extends: in preset .* must name one preset"),
+    ],
+)
+def test_bad_extends_is_one_line_naming_the_field(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(tmp_path / "a.yaml"))

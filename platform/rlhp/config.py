@@ -205,7 +205,10 @@ def preset_names() -> list[str]:
     )
 
 
-def _read_preset(preset: str) -> dict[str, Any]:
+def _read_preset(preset: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset's fields, with ``extends: PARENT`` resolved: the parent preset (a name, or a
+    YAML path relative to the child file) is read first and the child's fields are merged
+    over it, mapping by mapping, so a variant preset states only what it changes."""
     path = Path(preset)
     if path.suffix in (".yaml", ".yml") and path.exists():
         text = path.read_text()
@@ -219,7 +222,30 @@ def _read_preset(preset: str) -> dict[str, Any]:
     data = yaml.safe_load(text) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"preset: {preset!r} must hold a YAML mapping of config fields")
-    return data
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(f"extends: in preset {preset!r} must name one preset or YAML file")
+    if (
+        path.suffix in (".yaml", ".yml")
+        and path.exists()
+        and Path(parent).suffix in (".yaml", ".yml")
+    ):
+        parent = str(path.parent / parent)
+    if parent in (*chain, preset):
+        cycle = " -> ".join((*chain, preset, parent))
+        raise ConfigError(f"extends: presets extend each other in a cycle ({cycle}); break it")
+    return _merge(_read_preset(parent, (*chain, preset)), data)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: nested mappings merge, every other value replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
 
 
 def apply_override(data: dict[str, Any], override: str) -> None:

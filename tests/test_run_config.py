@@ -98,6 +98,7 @@ def test_a_preset_extends_another_and_merges_mapping_by_mapping(tmp_path):
     ("files", "message"),
     [
         ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, r"^extends: .*cycle"),
+        ({"a.yaml": "extends: ./a.yaml\n"}, r"^extends: .*cycle"),
         ({"a.yaml": "extends: mujoco_synthetc\n"}, r"^preset: unknown preset 'mujoco_synthetc'"),
         ({"a.yaml": "extends: [default]\n"}, r"^extends: in preset .* must name one preset"),
     ],

@@ -227,16 +227,20 @@ def _read_preset(preset: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
         return data
     if not isinstance(parent, str) or not parent:
         raise ConfigError(f"extends: in preset {preset!r} must name one preset or YAML file")
-    if (
-        path.suffix in (".yaml", ".yml")
-        and path.exists()
-        and Path(parent).suffix in (".yaml", ".yml")
-    ):
+    is_file = path.suffix in (".yaml", ".yml") and path.exists()
+    if is_file and Path(parent).suffix in (".yaml", ".yml"):
         parent = str(path.parent / parent)
-    if parent in (*chain, preset):
+    here = (*chain, _preset_key(preset))
+    if _preset_key(parent) in here:
         cycle = " -> ".join((*chain, preset, parent))
         raise ConfigError(f"extends: presets extend each other in a cycle ({cycle}); break it")
-    return _merge(_read_preset(parent, (*chain, preset)), data)
+    return _merge(_read_preset(parent, here), data)
+
+
+def _preset_key(preset: str) -> str:
+    """One name per preset for cycle detection: a YAML file's resolved path, else the name."""
+    path = Path(preset)
+    return str(path.resolve()) if path.suffix in (".yaml", ".yml") and path.exists() else preset
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,8 @@ row's overrides is fitted from scratch for ``--epochs`` on the rest, and measure
 - ``gap_run``: the same on the steps of the run's own labelled segments (on-policy), whose
   share of healthy steps is ``healthy_share_run``.
 
-"Healthy" is Hopper-v5's ``is_healthy``, read from the observation (torso height and angle,
-state bounds), so the script is for Hopper-v5 runs.
+"Healthy" is Hopper-v5's ``is_healthy``, read from the observation
+(``frozen_reward_rows.upright_from_obs``), so the script is for Hopper-v5 runs.
 
     python benchmarks/refit_reward_model.py RUN_DIR [RUN_DIR ...] --seeds 0 1 2 \\
         [--set use_actions=false] [--epochs 50] [--out FILE.json]
@@ -36,22 +36,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rlhp.config import apply_override, load_config
+from frozen_reward_rows import upright_from_obs as healthy
+from initial_reward_model import gap
+from rlhp.config import RunConfig, apply_override, load_config
 from rlhp.data.run_labels import RunLabels
 from rlhp.preference import InputSpec, PreferenceData, RewardEnsemble
 from segment_bytes import segments
-
-
-def healthy(obs: np.ndarray) -> np.ndarray:
-    """Hopper-v5's ``is_healthy`` from observations [..., 11] (qpos[1:] then qvel)."""
-    z, angle = obs[..., 0], obs[..., 1]
-    return (np.abs(obs[..., 1:]) < 100).all(-1) & (z > 0.7) & (np.abs(angle) < 0.2)
-
-
-def gap(values: np.ndarray, is_healthy: np.ndarray) -> float:
-    """Mean value of healthy steps minus unhealthy ones, in unhealthy steps' spread."""
-    down = values[~is_healthy]
-    return float((values[is_healthy].mean() - down.mean()) / (down.std() + 1e-8))
 
 
 def held_out(label_id: str, fraction: float = 0.2) -> bool:
@@ -63,11 +53,17 @@ def segment_returns(ensemble: RewardEnsemble, obs: torch.Tensor, act: torch.Tens
     return ensemble.predict(obs.numpy(), act.numpy()).sum(-1)
 
 
-def refit(run_dir: Path, overrides: list[str], epochs: int, seed: int, test) -> dict[str, float]:
-    """One fit on the run's training labels, measured as the module docstring says."""
-    cfg = load_config(str(run_dir / "config.yaml"))
+def load_run(run_dir: Path) -> tuple[RunConfig, PreferenceData]:
+    """A finished run's config and its answered labels with their segments."""
     source = RunLabels.open(run_dir)
     data = PreferenceData.from_labels(source.answered(), source.segments)
+    return load_config(str(run_dir / "config.yaml")), data
+
+
+def refit(
+    cfg: RunConfig, data: PreferenceData, overrides: list[str], epochs: int, seed: int, test
+) -> dict[str, float]:
+    """One fit on the run's training labels, measured as the module docstring says."""
     test_index = np.array([held_out(i) for i in data.label_ids])
     train, heldout = (
         data.subset(np.flatnonzero(~test_index)),
@@ -113,8 +109,9 @@ def main() -> None:
             np.stack([s.true_rewards for s in pool]))  # fmt: skip
     rows = []
     for run_dir in args.runs:
+        cfg, data = load_run(run_dir)
         for seed in args.seeds:
-            m = refit(run_dir, args.set, args.epochs, seed, test)
+            m = refit(cfg, data, args.set, args.epochs, seed, test)
             row = {"run": run_dir.name, "set": args.set, "epochs": args.epochs, "seed": seed,
                    **{k: round(v, 3) for k, v in m.items()}}  # fmt: skip
             rows.append(row)

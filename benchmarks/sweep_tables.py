@@ -13,18 +13,23 @@ store holds exactly one for that env id.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rlhp.cluster import sweep_report as report
+from rlhp.cluster.sweep import (
+    base_overrides,
+    load_spec,
+    random_policy_returns,
+    random_return_entries,
+    trial_configs,
+)
 from rlhp.cluster.sweep_store import SweepStore, TrialResult
 
 
 def stored_random_returns(path: Path, results: list[TrialResult]) -> dict[tuple[str, str], float]:
     """(env, variant) -> the store's random return, for env ids with exactly one entry."""
-    entries = json.loads(path.read_text()) if path.exists() else []
     by_env: dict[str, list[float]] = {}
-    for e in entries if isinstance(entries, list) else []:
+    for e in random_return_entries(path):
         by_env.setdefault(e["env"]["id"], []).append(float(e["return"]))
     return {
         (r.env, r.variant): by_env[r.env][0] for r in results if len(by_env.get(r.env, [])) == 1
@@ -44,13 +49,6 @@ def main() -> None:
         raise SystemExit(f"no finished trials under {store.trials}")
     baselines, steps = {}, {}
     if args.spec:
-        from rlhp.cluster.sweep import (
-            base_overrides,
-            load_spec,
-            random_policy_returns,
-            trial_configs,
-        )
-
         spec = load_spec(args.spec)
         baselines = dict(spec.baselines)
         configs = trial_configs(spec, base_overrides(spec, []))

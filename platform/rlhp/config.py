@@ -210,7 +210,8 @@ def _read_preset(preset: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
     YAML path relative to the child file) is read first and the child's fields are merged
     over it, mapping by mapping, so a variant preset states only what it changes."""
     path = Path(preset)
-    if path.suffix in (".yaml", ".yml") and path.exists():
+    is_file = path.suffix in (".yaml", ".yml") and path.exists()
+    if is_file:
         text = path.read_text()
     else:
         if preset not in preset_names():
@@ -227,7 +228,6 @@ def _read_preset(preset: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
         return data
     if not isinstance(parent, str) or not parent:
         raise ConfigError(f"extends: in preset {preset!r} must name one preset or YAML file")
-    is_file = path.suffix in (".yaml", ".yml") and path.exists()
     if is_file and Path(parent).suffix in (".yaml", ".yml"):
         parent = str(path.parent / parent)
     here = (*chain, _preset_key(preset))

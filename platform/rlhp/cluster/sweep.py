@@ -510,6 +510,13 @@ def random_return_settings(env: EnvConfig) -> dict[str, Any]:
     return {k: v for k, v in env.model_dump().items() if k not in _NOT_RETURN_SETTINGS}
 
 
+def random_return_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries of a store's ``random_returns.json`` ({"env": settings, "episodes": n,
+    "return": mean}); none for a missing file or the old per-env-id format."""
+    stored = json.loads(path.read_text()) if path.exists() else []
+    return [e for e in stored if isinstance(e, dict)] if isinstance(stored, list) else []
+
+
 def random_policy_returns(
     store: SweepStore, configs: dict[Trial, RunConfig], episodes: int = 10
 ) -> dict[tuple[str, str], float]:
@@ -524,9 +531,7 @@ def random_policy_returns(
     from rlhp.runtime.report import random_policy_returns as measure
 
     path = store.root / "random_returns.json"
-    stored = json.loads(path.read_text()) if path.exists() else []
-    entries = [e for e in stored if isinstance(e, dict)] if isinstance(stored, list) else []
-    known = {json.dumps(e["env"], sort_keys=True): e for e in entries}
+    known = {json.dumps(e["env"], sort_keys=True): e for e in random_return_entries(path)}
     out: dict[tuple[str, str], float] = {}
     for trial, cfg in configs.items():
         settings = random_return_settings(cfg.env)

@@ -14,6 +14,9 @@ Two modes:
 
   python benchmarks/ppo_mujoco.py --env Hopper-v5 --steps 1000000
   python benchmarks/ppo_mujoco.py --throughput --steps 30000 --repeats 5
+
+``ppo-foreach`` is rlhp's PPO with ``learner.ppo.fused_adam=false`` (Adam's multi-tensor path,
+the default before 2026-12-05), for a side-by-side check of the fused kernel.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ RESULTS = Path(__file__).parent / "results"
 
 def rlhp_config(algo: str, env_id: str, steps: int, seed: int):
     learner: dict = {"algo": algo}
+    if algo == "ppo-foreach":  # rlhp's PPO with Adam's foreach path (its default until 2026-12-05)
+        learner = {"algo": "ppo", "ppo": {"fused_adam": False}}
     if algo == "trpo":
         learner |= {"rollout_steps": 1024, "gae_lambda": 0.98}
     return validate_config(
@@ -158,7 +163,7 @@ def main() -> None:
     p.add_argument("--env", default="Hopper-v5")
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--impls", default="ppo,trpo,sb3", help="comma list of ppo, trpo, sb3")
+    p.add_argument("--impls", default="ppo,trpo,sb3", help="comma list of ppo, ppo-foreach, trpo, sb3")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--throughput", action="store_true", help="interleaved steps/s comparison only")
     p.add_argument("--repeats", type=int, default=5)
@@ -177,7 +182,7 @@ def main() -> None:
         print(f"\n{args.env}, {args.steps} steps x {args.repeats} repeats, median env steps/s:")
         for impl, v in summary.items():
             ratio = f"  ({v / summary['sb3']:.2f}x SB3)" if "sb3" in summary else ""
-            print(f"  {impl:6s} {v:8.0f}{ratio}")
+            print(f"  {impl:11s} {v:8.0f}{ratio}")
         out = {
             "mode": "throughput",
             "env": args.env,

@@ -1,6 +1,8 @@
 """The single-process trainer: bootstrapping at truncation, relabelling, the KL penalty,
 determinism by seed and checkpoint round trips. All on real gymnasium / MuJoCo envs."""
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -128,6 +130,34 @@ def test_checkpoint_round_trip():
         torch.testing.assert_close(pa, pb)
     assert b.reward_scaler.rms.count == a.reward_scaler.rms.count
     assert b.policy.obs_normalizer.count.item() == pytest.approx(512 + 1e-8)
+
+
+def test_fused_adam_is_the_foreach_update_up_to_rounding():
+    fused = OnPolicyTrainer(small_config())
+    foreach = OnPolicyTrainer(small_config(ppo={"fused_adam": False}))
+    assert fused.optimizer.param_groups[0]["fused"] is True
+    assert foreach.optimizer.param_groups[0]["foreach"] is True
+    fused.step(), foreach.step()
+    moved = [(pa - pb).abs().max() for pa, pb in
+             zip(fused.policy.parameters(), foreach.policy.parameters(), strict=True)]  # fmt: skip
+    assert max(moved) < 1e-5
+    start = OnPolicyTrainer(small_config()).policy.parameters()
+    assert any(not torch.equal(p, q) for p, q in zip(start, fused.policy.parameters(), strict=True))
+
+
+def test_a_resumed_run_keeps_the_adam_path_of_its_checkpoint():
+    old = OnPolicyTrainer(small_config(ppo={"fused_adam": False}))
+    old.step()
+    checkpoint = old.state_dict()  # loaded twice below: each load gets its own copy
+    resumed = OnPolicyTrainer(small_config())  # today's default: fused
+    resumed.load_state_dict(copy.deepcopy(checkpoint))
+    group = resumed.optimizer.param_groups[0]
+    assert (group["fused"], group["foreach"]) == (None, True)
+    as_written = OnPolicyTrainer(small_config(ppo={"fused_adam": False}))
+    as_written.load_state_dict(copy.deepcopy(checkpoint))
+    resumed.step(), as_written.step()
+    for pa, pb in zip(as_written.policy.parameters(), resumed.policy.parameters(), strict=True):
+        assert torch.equal(pa, pb)
 
 
 def test_learning_rate_anneals_linearly():

@@ -107,8 +107,9 @@ class Learner:
         # pi_0: for the KL penalty (Bai et al. 2022) and the kl_to_initial metric
         self.initial_policy: ActorCritic = copy.deepcopy(self.policy).eval()
         if lc.algo == "ppo":
+            adam_path = {"fused": True} if lc.ppo.fused_adam else {"foreach": True}
             self.optimizer = torch.optim.Adam(
-                self.policy.parameters(), lr=lc.ppo.learning_rate, eps=1e-5, foreach=True
+                self.policy.parameters(), lr=lc.ppo.learning_rate, eps=1e-5, **adam_path
             )
         else:
             self.optimizer = torch.optim.Adam(self.policy.value_parameters(), lr=lc.trpo.value_lr)

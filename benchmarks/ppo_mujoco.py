@@ -163,7 +163,9 @@ def main() -> None:
     p.add_argument("--env", default="Hopper-v5")
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--impls", default="ppo,trpo,sb3", help="comma list of ppo, ppo-foreach, trpo, sb3")
+    p.add_argument(
+        "--impls", default="ppo,trpo,sb3", help="comma list of ppo, ppo-foreach, trpo, sb3"
+    )
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--throughput", action="store_true", help="interleaved steps/s comparison only")
     p.add_argument("--repeats", type=int, default=5)

@@ -137,7 +137,8 @@ def test_fused_adam_is_the_foreach_update_up_to_rounding():
     foreach = OnPolicyTrainer(small_config(ppo={"fused_adam": False}))
     assert fused.optimizer.param_groups[0]["fused"] is True
     assert foreach.optimizer.param_groups[0]["foreach"] is True
-    fused.step(), foreach.step()
+    fused.step()
+    foreach.step()
     moved = [(pa - pb).abs().max() for pa, pb in
              zip(fused.policy.parameters(), foreach.policy.parameters(), strict=True)]  # fmt: skip
     assert max(moved) < 1e-5
@@ -155,7 +156,8 @@ def test_a_resumed_run_keeps_the_adam_path_of_its_checkpoint():
     assert (group["fused"], group["foreach"]) == (None, True)
     as_written = OnPolicyTrainer(small_config(ppo={"fused_adam": False}))
     as_written.load_state_dict(copy.deepcopy(checkpoint))
-    resumed.step(), as_written.step()
+    resumed.step()
+    as_written.step()
     for pa, pb in zip(as_written.policy.parameters(), resumed.policy.parameters(), strict=True):
         assert torch.equal(pa, pb)
 

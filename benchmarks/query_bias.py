@@ -27,42 +27,30 @@ import torch
 import yaml
 
 from frozen_reward_rows import upright_from_obs as healthy
-from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint, RunCheckpoint
+from rlhp.checkpoints import REWARD_MODEL, RunCheckpoint
 from rlhp.config import validate_config
-from rlhp.envs import SegmentCutter, make_vector_env, segment_length
+from rlhp.envs import make_vector_env, segment_length
 from rlhp.nn.acting import make_actor
 from rlhp.preference.ensemble import RewardEnsemble
-from rlhp.preference.networks import InputSpec
 from rlhp.preference.query import DisagreementSelector, EntropySelector, RandomSelector
 from rlhp.runtime import report
+from segment_bytes import segments
 
 
 def policy_clips(run_dir: Path, steps: int, seed: int) -> tuple[list, RewardEnsemble, int]:
-    """Clips of the run's final policy (sampling), its final reward model, and the run's
-    candidate multiplier."""
+    """Clips of the run's final policy (sampling) over ``steps`` steps, its final reward
+    model, and the run's candidate multiplier."""
     cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    env = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), seed)
-    ensemble = RewardEnsemble(
-        InputSpec.from_spaces(env.single_observation_space, env.single_action_space),
-        cfg.reward_model,
-    )
-    saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL)
     checkpoint = RunCheckpoint.load(run_dir)
-    if saved is None or checkpoint is None:
+    if checkpoint is None:
         raise SystemExit(f"{run_dir}: needs a finished preference run (reward model, checkpoint)")
-    ensemble.load_state_dict(saved.model)
+    ensemble = RewardEnsemble.load(run_dir / REWARD_MODEL)
     actor = make_actor(report.load_policy(cfg, checkpoint.policy), np.random.default_rng(seed))
-    cutter = SegmentCutter(env_id=cfg.env.id, run_id="bias", worker=0, num_envs=1,
-                           length=segment_length(cfg.env, env.dt))  # fmt: skip
-    obs, infos = env.reset(seed=seed)
-    state, clips = env.render_state(obs, infos), []
-    low, high = env.single_action_space.low, env.single_action_space.high
-    for _ in range(steps):
-        actions = np.clip(actor.act(obs)[0], low, high)
-        next_obs, _, term, trunc, infos = env.step(actions)
-        clips += cutter.add(obs, actions, infos["true_reward"], state, term | trunc, 0)
-        obs, state = next_obs, env.render_state(next_obs, infos)
+    env_cfg = cfg.env.model_copy(update={"num_envs": 1})
+    env = make_vector_env(env_cfg, seed)
+    n_clips = steps // segment_length(env_cfg, env.dt)
     env.close()
+    clips = segments(env_cfg, n_clips, seed, act=lambda obs: actor.act(obs)[0])
     return clips, ensemble, cfg.query.candidate_multiplier
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from rlhp.data.schemas import SegmentSpec, records_to_batch
@@ -28,9 +30,12 @@ FAMILIES = {
 }
 
 
-def segments(cfg: EnvConfig, n: int, seed: int = 0) -> list:
-    """``n`` consecutive segments of a uniformly random policy, cut as the rollout workers
-    cut them (aligned, non-overlapping, never across an episode's end)."""
+def segments(
+    cfg: EnvConfig, n: int, seed: int = 0, act: Callable[[np.ndarray], np.ndarray] | None = None
+) -> list:
+    """``n`` consecutive segments of a uniformly random policy (or of ``act(obs)``, clipped
+    to the action bounds), cut as the rollout workers cut them (aligned, non-overlapping,
+    never across an episode's end)."""
     env = make_vector_env(cfg, seed=seed)
     length = segment_length(cfg, env.dt)
     cutter = SegmentCutter(
@@ -40,7 +45,11 @@ def segments(cfg: EnvConfig, n: int, seed: int = 0) -> list:
     obs, infos = env.reset(seed=seed)
     state, out = env.render_state(obs, infos), []
     while len(out) < n:
-        actions = env.action_space.sample()
+        if act is None:
+            actions = env.action_space.sample()
+        else:
+            space = env.single_action_space
+            actions = np.clip(act(obs), space.low, space.high)
         next_obs, _, term, trunc, infos = env.step(actions)
         out += cutter.add(obs, actions, infos["true_reward"], state, term | trunc, 0)
         obs, state = next_obs, env.render_state(next_obs, infos)

@@ -9,6 +9,10 @@ mean torso height and |angle|, the mean forward velocity, and the true return (H
 reward, which the judge never sees). A judge run that learned its principle has a high
 upright share and a positive forward velocity.
 
+``--set KEY=VALUE`` changes the env the policies are scored in (not the policies), e.g.
+``--set env.height_reward=0`` scores runs trained with the graded height term in the
+preset's own reward units, so their true return compares with runs trained without it.
+
   python benchmarks/hopper_behaviour.py JUDGE_RUN_DIR TRUE_REWARD_RUN_DIR [...] [--episodes 10]
 """
 
@@ -21,9 +25,11 @@ import numpy as np
 import yaml
 
 from rlhp.checkpoints import RunCheckpoint
-from rlhp.config import validate_config
+from rlhp.config import apply_override, validate_config
 from rlhp.envs import make_vector_env
+from rlhp.errors import ConfigError
 from rlhp.nn.acting import TorchPolicyActor
+from rlhp.overrides import add_overrides_argument
 from rlhp.runtime import report
 
 
@@ -55,10 +61,14 @@ def main() -> None:
     ap.add_argument("run_dirs", type=Path, nargs="+")
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--seed", type=int, default=12345)
+    add_overrides_argument(ap, help="change the scoring env, e.g. --set env.height_reward=0")
     args = ap.parse_args()
     rows = []
     for i, run_dir in enumerate(args.run_dirs):
-        cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        data = yaml.safe_load((run_dir / "config.yaml").read_text())
+        for override in args.overrides:
+            apply_override(data, override)
+        cfg = validate_config(data)
         actor = TorchPolicyActor(report.load_policy(cfg, RunCheckpoint.load(run_dir).policy))
         space = make_vector_env(cfg.env.model_copy(update={"num_envs": 1}), 0).single_action_space
 
@@ -85,4 +95,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ConfigError as err:  # a bad --set names the field, without a traceback
+        raise SystemExit(f"hopper_behaviour.py: {err}") from None

@@ -21,6 +21,7 @@ and segment lengths, and measures on fresh random-policy episodes:
 
     python benchmarks/initial_reward_model.py                  # ~3 min on 2 cores
     python benchmarks/initial_reward_model.py --seeds 0 1 2 --epochs 50
+    python benchmarks/initial_reward_model.py --rows seg50_pool40 --env height_reward=1
 """
 
 from __future__ import annotations
@@ -145,6 +146,13 @@ def main() -> None:
         metavar="FIELD=VALUE",
         help="override a teacher field, e.g. --teacher kind=stoc --teacher beta=1",
     )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override an env field, e.g. --env height_reward=1 (the oracle's reward too)",
+    )
     p.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -162,6 +170,7 @@ def main() -> None:
         if args.rows and name not in args.rows:
             continue
         overrides = [f"env.segment_steps={length}", "env.render_clips=true"]
+        overrides += [f"env.{kv}" for kv in args.env]
         for seed in args.seeds:
             pool = random_segments(args.preset, overrides, size, seed)
             test = random_segments(args.preset, overrides, 4000 // length * 20, 10_000 + seed)
@@ -175,6 +184,7 @@ def main() -> None:
                 "row": name,
                 "set": args.set,
                 "teacher": args.teacher,
+                "env": args.env,
                 "epochs": args.epochs,
                 "seed": seed,
                 "upright_in_pool": int(sum(upright(s).any() for s in pool)),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rlhp.envs import EnvConfig, make_vector_env
+from rlhp.errors import ConfigError
 
 
 def test_mujoco_episodes_are_fixed_and_termination_becomes_penalty() -> None:
@@ -45,6 +46,37 @@ def test_mujoco_episodes_are_fixed_and_termination_becomes_penalty() -> None:
     assert not plain_alive  # the plain task did terminate within the first episode
     assert penalized > 0
     assert lengths == [steps] * 6
+
+
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "Walker2d-v5"])
+def test_height_reward_adds_the_torso_height_above_its_start(env_id: str) -> None:
+    base = dict(id=env_id, fixed_length_episodes=True, termination_penalty=1.0, episode_steps=200)
+    plain = make_vector_env(EnvConfig(**base), seed=3)
+    graded = make_vector_env(EnvConfig(**base, height_reward=2.0), seed=3)
+    plain.reset(seed=3)
+    graded.reset(seed=3)
+    torso = graded.envs[0].unwrapped
+    rng = np.random.default_rng(0)
+    heights = []
+    for _ in range(250):  # past one episode end, where the height restarts from the reset
+        a = rng.uniform(-1, 1, size=(1, plain.single_action_space.shape[0]))
+        _, r_plain, _, trunc, _ = plain.step(a)
+        _, r_graded, _, _, infos = graded.step(a)
+        assert infos["true_reward"][0] == r_graded[0]
+        if trunc[0]:
+            continue  # the sub-env was reset: its torso is no longer the one rewarded
+        height = torso.data.qpos[1] - torso.init_qpos[1]
+        assert r_graded[0] == pytest.approx(r_plain[0] + 2.0 * height)
+        heights.append(height)
+    assert min(heights) < -0.3  # random actions topple it: the term does vary
+
+
+def test_height_reward_is_refused_where_it_cannot_apply() -> None:
+    with pytest.raises(ValueError, match=r"env\.height_reward only applies"):
+        EnvConfig(id="Hopper-v5", height_reward=1.0)
+    cfg = EnvConfig(id="HalfCheetah-v5", fixed_length_episodes=True, height_reward=1.0)
+    with pytest.raises(ConfigError, match=r"env\.height_reward: .HalfCheetah-v5. does not report"):
+        make_vector_env(cfg, seed=0)
 
 
 def test_mujoco_without_switch_terminates_early() -> None:

@@ -47,6 +47,18 @@ class EnvConfig(BaseModel):
             "states no value; presets choose one (0 for Pong, as in A.2)"
         ),
     )
+    height_reward: float = Field(
+        0.0,
+        ge=0.0,
+        description=(
+            "with fixed_length_episodes, add height_reward * (torso height - its height at "
+            "reset) to every step's true reward: the termination penalty in graded form, as "
+            "in rl-teacher, OpenAI's public implementation of the paper (its Hopper adds "
+            "torso height - 1). Unlike the penalty it differs between any two clips in which "
+            "the torso sits at different heights, fallen ones too. Hopper-v5 and Walker2d-v5 "
+            "(their step info reports the height); 0 turns it off"
+        ),
+    )
     remove_control_cost: bool = Field(
         False,
         description=(
@@ -152,5 +164,10 @@ class EnvConfig(BaseModel):
             raise ValueError(
                 "env.termination_penalty only applies with env.fixed_length_episodes=true "
                 "(appendix A: the penalty replaces termination); set both or neither"
+            )
+        if self.height_reward and not self.fixed_length_episodes:
+            raise ValueError(
+                "env.height_reward only applies with env.fixed_length_episodes=true (like "
+                "env.termination_penalty, it stands in for termination); set both or neither"
             )
         return self

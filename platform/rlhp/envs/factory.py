@@ -136,6 +136,11 @@ def _make_atari(cfg: EnvConfig, spec: EnvSpec) -> AtariPaperVectorEnv:
             f"env.make_kwargs: {cfg.id!r} is an Atari game, whose settings are the env.atari_* "
             "fields; remove env.make_kwargs"
         )
+    if cfg.height_reward:
+        raise ConfigError(
+            f"env.height_reward: {cfg.id!r} is an Atari game without a torso height; set "
+            "env.height_reward=0"
+        )
     kwargs = spec.kwargs
     max_frames = int(kwargs.get("max_num_frames_per_episode") or 108_000)
     episode_steps = cfg.episode_steps or max_frames // cfg.atari_frameskip
@@ -214,6 +219,19 @@ def has_replayable_state(env: gym.Env) -> bool:
     return isinstance(getattr(unwrapped, "state", None), np.ndarray | tuple)
 
 
+def _check_reports_height(cfg: EnvConfig, env: gym.Env) -> None:
+    """``env.height_reward`` reads ``z_distance_from_origin`` from the step info: refuse an
+    env that does not report it, before any training starts."""
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(env.action_space.sample())
+    if "z_distance_from_origin" not in info:
+        raise ConfigError(
+            f"env.height_reward: {cfg.id!r} does not report its torso height "
+            "(info['z_distance_from_origin'], as Hopper-v5 and Walker2d-v5 do); set "
+            "env.height_reward=0"
+        )
+
+
 def _make_python(cfg: EnvConfig, spec: EnvSpec, next_step: bool = False) -> SameStepVectorEnv:
     time_limit = cfg.episode_steps or spec.max_episode_steps
     if cfg.fixed_length_episodes and time_limit is None:
@@ -232,6 +250,8 @@ def _make_python(cfg: EnvConfig, spec: EnvSpec, next_step: bool = False) -> Same
         probe.close()
         probe = make_single_env(cfg, render_mode="rgb_array")
     render_mode = "rgb_array" if record_frames else None
+    if cfg.height_reward:
+        _check_reports_height(cfg, probe)
     envs = [probe] + [make_single_env(cfg, render_mode) for _ in range(cfg.num_envs - 1)]
     first = envs[0].unwrapped
     dt = float(getattr(first, "dt", 0.0)) or 1.0 / float(first.metadata.get("render_fps") or 30)
@@ -240,6 +260,7 @@ def _make_python(cfg: EnvConfig, spec: EnvSpec, next_step: bool = False) -> Same
         time_limit=time_limit,
         fixed_length=cfg.fixed_length_episodes,
         termination_penalty=cfg.termination_penalty,
+        height_reward=cfg.height_reward,
         record_physics=cfg.render_clips and physics,
         record_frames=record_frames,
         record_state=cfg.render_clips and state,

@@ -13,7 +13,11 @@ replaced these termination conditions by a penalty which encourages the paramete
 remain in the range (and which the agent must learn)." Here: the sub-env's ``terminated``
 flag is read as "the termination condition holds in this step", never reported, and
 ``termination_penalty`` is subtracted from the reward of every such step; episodes end
-only at the time limit. (The paper gives no penalty size.)
+only at the time limit. (The paper gives no penalty size.) ``height_reward`` adds a graded
+form of that penalty, ``height_reward * z_distance_from_origin`` per step (the torso's height
+above its height at reset, which Hopper-v5 and Walker2d-v5 report in their step info), as
+rl-teacher, OpenAI's public implementation of the paper, adds the torso height to Hopper's
+and Walker's rewards.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class SameStepVectorEnv(VectorEnv):
         time_limit: int | None,
         fixed_length: bool = False,
         termination_penalty: float = 0.0,
+        height_reward: float = 0.0,
         record_physics: bool = False,
         record_frames: bool = False,
         record_state: bool = False,
@@ -77,6 +82,7 @@ class SameStepVectorEnv(VectorEnv):
         self.time_limit = time_limit
         self.fixed_length = fixed_length
         self.termination_penalty = float(termination_penalty)
+        self.height_reward = float(height_reward)
         self.record_physics = record_physics
         self.record_frames = record_frames
         self.record_state = record_state
@@ -160,11 +166,13 @@ class SameStepVectorEnv(VectorEnv):
     def _advance(self, i: int, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:
         """Step sub-env ``i`` with the paper's changes and the time limit; count its step
         and return; ``(obs, reward, terminated, truncated)``."""
-        o, r, terminated, truncated, _ = self._step_fns[i](action)
+        o, r, terminated, truncated, info = self._step_fns[i](action)
         if self.fixed_length:
             if terminated:
                 # appendix A.1: the termination condition becomes a penalty
                 r = r - self.termination_penalty
+            if self.height_reward:
+                r = r + self.height_reward * info["z_distance_from_origin"]
             terminated = truncated = False
         self._t[i] += 1
         if self._t[i] == self.time_limit:

@@ -15,8 +15,10 @@ Two modes:
   python benchmarks/ppo_mujoco.py --env Hopper-v5 --steps 1000000
   python benchmarks/ppo_mujoco.py --throughput --steps 30000 --repeats 5
 
-``ppo-foreach`` is rlhp's PPO with ``learner.ppo.fused_adam=false`` (Adam's multi-tensor path,
-the default before 2026-12-05), for a side-by-side check of the fused kernel.
+``ppo-autograd`` is rlhp's PPO with ``learner.ppo.closed_form_gradient=false`` (eq. 9's
+gradient from autograd, the default before 2026-12-06), for a side-by-side check of the
+closed-form gradient; ``ppo-foreach`` also takes ``learner.ppo.fused_adam=false`` (Adam's
+multi-tensor path, the default before 2026-12-05).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ RESULTS = Path(__file__).parent / "results"
 def rlhp_config(algo: str, env_id: str, steps: int, seed: int):
     learner: dict = {"algo": algo}
     if algo == "ppo-foreach":  # rlhp's PPO with Adam's foreach path (its default until 2026-12-05)
-        learner = {"algo": "ppo", "ppo": {"fused_adam": False}}
+        learner = {"algo": "ppo", "ppo": {"fused_adam": False, "closed_form_gradient": False}}
+    if algo == "ppo-autograd":  # rlhp's PPO with autograd's gradient (its default until 2026-12-06)
+        learner = {"algo": "ppo", "ppo": {"closed_form_gradient": False}}
     if algo == "trpo":
         learner |= {"rollout_steps": 1024, "gae_lambda": 0.98}
     return validate_config(
@@ -164,7 +168,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
-        "--impls", default="ppo,trpo,sb3", help="comma list of ppo, ppo-foreach, trpo, sb3"
+        "--impls",
+        default="ppo,trpo,sb3",
+        help="comma list of ppo, ppo-autograd, ppo-foreach, trpo, sb3",
     )
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--throughput", action="store_true", help="interleaved steps/s comparison only")

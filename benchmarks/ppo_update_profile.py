@@ -10,9 +10,14 @@ own), single-threaded as the learner actor runs it:
 - ``forward``: eq. 9's loss (``ppo_loss``: distribution, log-probs, ratio, value, entropy),
 - ``backward``, ``clip_grad_norm``, ``optimizer.step``, ``zero_grad + stats``.
 
-Each optimizer variant (rlhp's ``fused=True`` Adam, ``learner.ppo.fused_adam=false``'s
-``foreach=True``, and ``foreach=False``) runs the
-same update from the same weights, ``--repeats`` times interleaved; medians are reported.
+- ``closed-form gradient``: ``rlhp.algos.ppo_closed_form.ppo_gradient``, forward and
+  backward in one pass without autograd (``learner.ppo.closed_form_gradient``, rlhp's default
+  since 2026-12-06), in place of ``forward`` and ``backward``.
+
+Each variant (rlhp's: closed-form gradient and ``fused=True`` Adam; autograd with the fused
+Adam; autograd with ``learner.ppo.fused_adam=false``'s ``foreach=True``, rlhp's before
+2026-12-05) runs the same update from the same weights, ``--repeats`` times interleaved;
+medians are reported.
 
   python benchmarks/ppo_update_profile.py [--repeats 5]
 """
@@ -30,19 +35,26 @@ import torch
 from torch import nn
 
 from rlhp.algos.ppo import ppo_loss
+from rlhp.algos.ppo_closed_form import normalized_batch, ppo_gradient
 from rlhp.algos.trainer import OnPolicyTrainer
 from rlhp.config import load_config
 from rlhp.nn.acting import make_actor
 
-PIECES = ("shuffle + gather", "forward", "backward", "clip_grad_norm", "optimizer.step",
-          "zero_grad + stats")  # fmt: skip
-VARIANTS = {"fused=True (rlhp's)": {"fused": True}, "foreach=True": {"foreach": True},
-            "foreach=False": {"foreach": False}}  # fmt: skip
+PIECES = ("shuffle + gather", "forward", "backward", "closed-form gradient", "clip_grad_norm",
+          "optimizer.step", "zero_grad + stats")  # fmt: skip
+# name -> (Adam's keyword arguments, closed-form gradient)
+VARIANTS = {"closed form, fused (rlhp's)": ({"fused": True}, True),
+            "autograd, fused": ({"fused": True}, False),
+            "autograd, foreach": ({"foreach": True}, False)}  # fmt: skip
 
 
-def timed_update(policy, optimizer, batch, cfg, generator) -> dict[str, float]:
+def timed_update(policy, optimizer, batch, cfg, generator, closed_form) -> dict[str, float]:
     """``rlhp.algos.ppo.ppo_update``'s loop with a clock around each piece."""
     t: dict[str, float] = defaultdict(float)
+    if closed_form:
+        c = time.perf_counter()
+        batch = normalized_batch(policy, batch)
+        t["shuffle + gather"] += time.perf_counter() - c
     B = len(batch)
     mb = max(1, B // cfg.num_minibatches)
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -55,12 +67,19 @@ def timed_update(policy, optimizer, batch, cfg, generator) -> dict[str, float]:
             c0 = time.perf_counter()
             minibatch = batch[perm[start : start + mb]]
             c1 = time.perf_counter()
-            loss, stats = ppo_loss(policy, minibatch, cfg)
-            c2 = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            c3 = time.perf_counter()
-            loss.backward()
-            c4 = time.perf_counter()
+            if closed_form:
+                stats = ppo_gradient(policy, minibatch, cfg)
+                c2 = c3 = c4 = time.perf_counter()
+                t["closed-form gradient"] += c4 - c1
+            else:
+                loss, stats = ppo_loss(policy, minibatch, cfg)
+                c2 = time.perf_counter()
+                optimizer.zero_grad(set_to_none=True)
+                c3 = time.perf_counter()
+                loss.backward()
+                c4 = time.perf_counter()
+                t["forward"] += c2 - c1
+                t["backward"] += c4 - c3
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             c5 = time.perf_counter()
             optimizer.step()
@@ -69,8 +88,6 @@ def timed_update(policy, optimizer, batch, cfg, generator) -> dict[str, float]:
                 totals[k] = totals.get(k, 0.0) + v
             c7 = time.perf_counter()
             t["shuffle + gather"] += c1 - c0
-            t["forward"] += c2 - c1
-            t["backward"] += c4 - c3
             t["clip_grad_norm"] += c5 - c4
             t["optimizer.step"] += c6 - c5
             t["zero_grad + stats"] += (c3 - c2) + (c7 - c6)
@@ -97,16 +114,19 @@ def main() -> None:
         names = list(VARIANTS) if repeat % 2 == 0 else list(reversed(VARIANTS))
         for name in names:
             learner.policy.load_state_dict(start_policy)
-            opt = torch.optim.Adam(learner.policy.parameters(), lr=lr, eps=1e-5, **VARIANTS[name])
+            adam, closed_form = VARIANTS[name]
+            opt = torch.optim.Adam(learner.policy.parameters(), lr=lr, eps=1e-5, **adam)
             gen = torch.Generator().manual_seed(repeat)
-            runs[name].append(timed_update(learner.policy, opt, batch, cfg.learner.ppo, gen))
+            runs[name].append(
+                timed_update(learner.policy, opt, batch, cfg.learner.ppo, gen, closed_form)
+            )
     trainer.close()
     n_mb = cfg.learner.ppo.update_epochs * cfg.learner.ppo.num_minibatches
     print(f"one PPO update: {len(batch)} samples, {n_mb} minibatches, 1 thread; "
           f"median of {args.repeats} (ms per update, share)")  # fmt: skip
     header = "| piece | " + " | ".join(VARIANTS) + " |"
     print(header + "\n|---|" + "---:|" * len(VARIANTS))
-    medians = {name: {k: statistics.median(r[k] for r in rs) for k in PIECES}
+    medians = {name: {k: statistics.median(r.get(k, 0.0) for r in rs) for k in PIECES}
                for name, rs in runs.items()}  # fmt: skip
     for piece in PIECES:
         cells = []
@@ -116,8 +136,8 @@ def main() -> None:
         print(f"| {piece} | " + " | ".join(cells) + " |")
     totals = {name: sum(m.values()) for name, m in medians.items()}
     print("| **total** | " + " | ".join(f"**{totals[n] * 1e3:.0f}**" for n in VARIANTS) + " |")
-    base = totals["foreach=True"]
-    print("speed-up against the foreach Adam (rlhp's before 2026-12-05): "
+    base = totals["autograd, foreach"]
+    print("speed-up against autograd with the foreach Adam (rlhp's before 2026-12-05): "
           + ", ".join(f"{n} {base / totals[n]:.2f}x" for n in VARIANTS))  # fmt: skip
 
 

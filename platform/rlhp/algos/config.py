@@ -40,6 +40,13 @@ class PPOConfig(BaseModel):
         "differently in the last bits (runs before 2026-12-05 used it). A resumed run keeps "
         "the path its checkpoint was written with",
     )
+    closed_form_gradient: bool = Field(
+        True,
+        description="for the MLP Gaussian policy (tanh or ReLU), eq. 9's gradient written "
+        "out by hand (rlhp.algos.ppo_closed_form) instead of autograd: the same gradient to "
+        "float rounding, without building a graph per minibatch; other policies always use "
+        "autograd. false: autograd (runs before 2026-12-06 used it)",
+    )
 
 
 class TRPOConfig(BaseModel):

@@ -11,7 +11,8 @@ from torch import nn
 
 from rlhp.algos.batch import Batch
 from rlhp.algos.config import PPOConfig
-from rlhp.nn.policies import ActorCritic
+from rlhp.algos.ppo_closed_form import normalized_batch, ppo_gradient, supports_closed_form
+from rlhp.nn.policies import ActorCritic, MLPGaussianPolicy
 
 
 def ppo_loss(
@@ -57,7 +58,14 @@ def ppo_update(
     cfg: PPOConfig,
     generator: torch.Generator | None = None,
 ) -> dict[str, float]:
-    """``update_epochs`` passes of minibatch SGD on eq. 9; early stop on ``target_kl``."""
+    """``update_epochs`` passes of minibatch SGD on eq. 9; early stop on ``target_kl``.
+
+    The gradient comes from autograd on ``ppo_loss``, or, with ``cfg.closed_form_gradient``
+    and the MLP Gaussian policy, from ``ppo_gradient`` (the same gradient, written out)."""
+    closed_form = cfg.closed_form_gradient and supports_closed_form(policy)
+    if closed_form:
+        assert isinstance(policy, MLPGaussianPolicy)
+        batch = normalized_batch(policy, batch)
     B = len(batch)
     mb_size = max(1, B // cfg.num_minibatches)
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -69,9 +77,13 @@ def ppo_update(
         perm = torch.randperm(B, generator=generator, device="cpu").to(batch.obs.device)
         epoch_kl = torch.zeros((), device=batch.obs.device)
         for start in range(0, B - mb_size + 1, mb_size):
-            loss, stats = ppo_loss(policy, batch[perm[start : start + mb_size]], cfg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            mb = batch[perm[start : start + mb_size]]
+            if closed_form:
+                stats = ppo_gradient(policy, mb, cfg)  # type: ignore[arg-type]
+            else:
+                loss, stats = ppo_loss(policy, mb, cfg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
             for k, v in stats.items():

@@ -150,12 +150,20 @@ def test_stopped_sweep_resumes_without_redoing_finished_trials(tmp_path):
     assert len(children) == 3  # the stopped trial continued its own run
     again = json.loads((store / "trials" / "Pendulum-v1-seed0-labels20.json").read_text())
     assert again["run_id"] == stopped["run_id"] and again["steps"] == stopped["steps"]
+    assert again["settings"]["label_schedule.total_labels"] == 20  # recorded for the check
     local = Path(client.download_artifacts(parent, "summary", str(tmp_path)))
     table = (local / "paper_table.md").read_text()
     assert "| task | steps | random | RL | 12 labels | 20 labels |" in table
     assert "| Pendulum-v1 | 2,048 |" in table
     assert (local / "learning_curves.png").stat().st_size > 10_000
     assert any(k.startswith("normalized_ratio/Pendulum-v1/") for k in run.data.metrics)
+
+    # the spec changed since: resuming would mix two configurations in one table
+    third = rlhp(*args, "--set", "env.episode_steps=50", cwd=tmp_path, timeout=120)
+    assert third.returncode == 2, third.stdout[-3000:] + third.stderr[-3000:]
+    assert third.stderr.startswith("rlhp: error: sweep resume-sweep: trial Pendulum-v1-seed0-")
+    assert "env.episode_steps 100 -> 50" in third.stderr and "Traceback" not in third.stderr
+    assert "sweep: started" not in third.stdout
 
 
 @pytest.mark.parametrize(

@@ -274,6 +274,65 @@ def initial_label_share(spec: SweepSpec, overrides: list[str]) -> float:
     return schedule.initial_labels / schedule.total_labels
 
 
+# Where and how a trial runs, not what it learns: left out of the settings a resumed sweep
+# compares (a sweep may move to a cluster, its store to another path).
+_PLACEMENT_KEYS = ("tracking.", "feedback.", "device", "torch_threads", "runtime.ray_address",
+                   "runtime.runs_dir", "runtime.rollout_worker_cpus", "runtime.max_actor_restarts",
+                   "runtime.checkpoint_every", "reward_model.pretrain_from",
+                   "label_schedule.reuse_from")  # fmt: skip
+
+
+def learning_settings(cfg: RunConfig) -> dict[str, Any]:
+    """``cfg`` flattened to dotted keys (JSON values), without the keys of where and how the
+    trial runs: what a result file records, so that a resumed sweep can tell whether the
+    spec still gives a finished trial the settings it was made with."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}{key}.", value)
+        else:
+            out[prefix[:-1]] = node
+
+    walk("", cfg.model_dump(mode="json"))
+    return {k: v for k, v in out.items() if not k.startswith(_PLACEMENT_KEYS)}
+
+
+def changed_settings(recorded: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Keys whose value differs between a recorded trial's settings and the spec's now.
+    Keys only one side has (a config field added or removed since) are not compared."""
+    return {k: (recorded[k], now[k]) for k in recorded.keys() & now.keys() if recorded[k] != now[k]}
+
+
+def check_kept_trials(
+    configs: dict[Trial, RunConfig], store: SweepStore, finished: dict[str, TrialResult]
+) -> None:
+    """Refuse to resume when a finished or started trial was made with other learning
+    settings than the spec gives it now: its result would sit in one table with trials of
+    another configuration. The error names the trial, the settings and the fix."""
+    started = store.started_settings()
+    for trial, cfg in configs.items():
+        now = learning_settings(cfg)
+        for kind, recorded in (
+            ("finished", finished[trial.name].settings if trial.name in finished else {}),
+            ("started", started.get(trial.name, {}) if trial.name not in finished else {}),
+        ):
+            changed = changed_settings(recorded, now)
+            if not changed:
+                continue
+            shown = ", ".join(
+                f"{k} {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items())
+            )
+            suffix = ".json" if kind == "finished" else ".started.json"
+            raise ConfigError(
+                f"sweep {store.root.name}: trial {trial.name} {kind} with other settings than "
+                f"the spec gives it now ({shown}); a resume would put both configurations in "
+                f"one table. Move {store.trials / (trial.name + suffix)} away to run the trial "
+                "again, or give the changed spec a new name"
+            )
+
+
 def trial_configs(spec: SweepSpec, overrides: list[str]) -> dict[Trial, RunConfig]:
     """Every trial's config, validated before anything starts (errors name the trial)."""
     share = initial_label_share(spec, overrides)
@@ -359,7 +418,7 @@ def run_trial(
         run = PreferenceRun(cfg, resume_run_id=started)
     else:
         run = PreferenceRun(cfg)
-        store.mark_started(trial.name, run.run_id)
+        store.mark_started(trial.name, run.run_id, learning_settings(cfg))
     tune.report({"run_id": run.run_id, "global_step": 0, "done_run": False})
     checked = []
     t0 = time.time()
@@ -398,6 +457,7 @@ def run_trial(
             code_version=code_version(),
             wall_s=time.time() - t0,
             curve=[(m.step, m.value) for m in sorted(curve, key=lambda m: m.step)],
+            settings=learning_settings(cfg),
         )
     )
     tune.report(
@@ -618,6 +678,7 @@ def run_sweep(
     bundles = placement(base, spec.resources)
     store = SweepStore(spec.storage_path, spec.name).ensure()
     finished = store.finished()
+    check_kept_trials(configs, store, finished)
     todo = [t for t in configs if t.name not in finished]
 
     from rlhp.runtime.cluster import connect

@@ -3,10 +3,13 @@
 Layout under ``<storage_path>/<sweep name>/``:
 
 - ``parent_run_id``: the sweep's MLflow parent run, reopened when the sweep resumes;
-- ``trials/<trial>.started.json``: written when a trial's rlhp run exists (its run id), so a
-  resumed sweep continues that run from its checkpoint instead of starting it again;
+- ``trials/<trial>.started.json``: written when a trial's rlhp run exists (its run id and
+  learning settings), so a resumed sweep continues that run from its checkpoint instead of
+  starting it again;
 - ``trials/<trial>.json``: written (atomically) when the trial finished: its figures, its
-  learning curve and the code version that produced it. A resumed sweep skips these.
+  learning curve, its learning settings and the code version that produced it. A resumed
+  sweep skips these, unless the spec now gives the trial other settings: then it stops and
+  says which, rather than mix two configurations in one table.
 
 Plain JSON, no Ray or MLflow: a table can be rebuilt from these files alone, on any machine.
 """
@@ -42,6 +45,10 @@ class TrialResult:
     wall_s: float
     curve: list[tuple[int, float]] = field(default_factory=list)  # (env step, true return)
     status: str = "FINISHED"
+    # the trial's learning settings (``rlhp.cluster.sweep.learning_settings``), so that a
+    # resumed sweep can refuse to keep a result made with other settings; {} in results
+    # written before 2026-12-06
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def unfinished(
@@ -89,8 +96,17 @@ class SweepStore:
         path = self.trials / f"{trial}.started.json"
         return json.loads(path.read_text())["run_id"] if path.exists() else None
 
-    def mark_started(self, trial: str, run_id: str) -> None:
-        data = json.dumps({"trial": trial, "run_id": run_id}).encode()
+    def started_settings(self) -> dict[str, dict[str, Any]]:
+        """The learning settings each started trial's run was made with, by trial name
+        ({} for markers written before 2026-12-06)."""
+        out = {}
+        for path in sorted(self.trials.glob("*.started.json")):
+            data = json.loads(path.read_text())
+            out[data["trial"]] = data.get("settings", {})
+        return out
+
+    def mark_started(self, trial: str, run_id: str, settings: dict[str, Any]) -> None:
+        data = json.dumps({"trial": trial, "run_id": run_id, "settings": settings}).encode()
         write_atomic(self.ensure().trials / f"{trial}.started.json", data)
 
     def finish(self, result: TrialResult) -> None:

@@ -159,10 +159,10 @@ def test_stopped_sweep_resumes_without_redoing_finished_trials(tmp_path):
     assert any(k.startswith("normalized_ratio/Pendulum-v1/") for k in run.data.metrics)
 
     # the spec changed since: resuming would mix two configurations in one table
-    third = rlhp(*args, "--set", "env.episode_steps=50", cwd=tmp_path, timeout=120)
+    third = rlhp(*args, "--set", "total_steps=4096", cwd=tmp_path, timeout=120)
     assert third.returncode == 2, third.stdout[-3000:] + third.stderr[-3000:]
     assert third.stderr.startswith("rlhp: error: sweep resume-sweep: trial Pendulum-v1-seed0-")
-    assert "env.episode_steps 100 -> 50" in third.stderr and "Traceback" not in third.stderr
+    assert "total_steps 2048 -> 4096" in third.stderr and "Traceback" not in third.stderr
     assert "sweep: started" not in third.stdout
 
 

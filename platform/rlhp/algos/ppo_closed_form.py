@@ -34,7 +34,7 @@ from rlhp.nn.policies import ActorCritic, MLPGaussianPolicy
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _ACTIVATIONS = (nn.Tanh, nn.ReLU)
-aten = torch.ops.aten
+_aten = torch.ops.aten
 
 
 def supports_closed_form(policy: ActorCritic) -> bool:
@@ -81,7 +81,7 @@ def _backward(net: nn.Sequential, inputs: list[torch.Tensor], d_out: torch.Tenso
         layer.bias.grad = delta.sum(0)
         if i:  # h = act(z): dz = dh * act'(z), from the activation's output h
             d_h = torch.mm(delta, layer.weight)
-            delta = aten.threshold_backward(d_h, h, 0.0) if relu else aten.tanh_backward(d_h, h)
+            delta = _aten.threshold_backward(d_h, h, 0.0) if relu else _aten.tanh_backward(d_h, h)
 
 
 def ppo_gradient(policy: MLPGaussianPolicy, mb: Batch, cfg: PPOConfig) -> dict[str, torch.Tensor]:

@@ -313,18 +313,15 @@ def check_kept_trials(
     another configuration. The error names the trial, the settings and the fix."""
     started = store.started_settings()
     for trial, cfg in configs.items():
-        now = learning_settings(cfg)
-        for kind, recorded in (
-            ("finished", finished[trial.name].settings if trial.name in finished else {}),
-            ("started", started.get(trial.name, {}) if trial.name not in finished else {}),
-        ):
-            changed = changed_settings(recorded, now)
-            if not changed:
-                continue
+        if trial.name in finished:
+            kind, recorded, suffix = "finished", finished[trial.name].settings, ".json"
+        else:
+            kind, recorded, suffix = "started", started.get(trial.name, {}), ".started.json"
+        changed = changed_settings(recorded, learning_settings(cfg))
+        if changed:
             shown = ", ".join(
                 f"{k} {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items())
             )
-            suffix = ".json" if kind == "finished" else ".started.json"
             raise ConfigError(
                 f"sweep {store.root.name}: trial {trial.name} {kind} with other settings than "
                 f"the spec gives it now ({shown}); a resume would put both configurations in "

@@ -5,7 +5,7 @@ two places the losses differ).
 
 Rows, each a full ``rlhp train`` run (``rlhp.runtime.loop.PreferenceRun``) on the true reward:
 
-- ``hopper``: ``mujoco_true_reward`` (Hopper-v5, PPO), ``--hopper-steps`` (default 1M), on
+- ``hopper``: ``mujoco_true_reward_ppo`` (Hopper-v5, PPO), ``--hopper-steps`` (default 1M), on
   ``learner.backend=rlhp`` and ``learner.backend=rllib``;
 - ``pong``: ``runtime.reward=true_reward``, ``--pong-steps`` (default 500k): rlhp PPO and
   RLlib PPO on ``atari_synthetic`` (Pong, CleanRL's Atari PPO), RLlib APPO on
@@ -36,8 +36,8 @@ from runtime_overhead import runtime_trial
 # task -> (overrides every row shares, row -> (preset, the row's own overrides))
 TASKS: dict[str, tuple[list[str], dict[str, tuple[str, list[str]]]]] = {
     "hopper": ([], {
-        "rlhp-ppo": ("mujoco_true_reward", ["learner.backend=rlhp"]),
-        "rllib-ppo": ("mujoco_true_reward", ["learner.backend=rllib"]),
+        "rlhp-ppo": ("mujoco_true_reward_ppo", ["learner.backend=rlhp"]),
+        "rllib-ppo": ("mujoco_true_reward_ppo", ["learner.backend=rllib"]),
     }),
     "pong": (["runtime.reward=true_reward"], {
         "rlhp-ppo": ("atari_synthetic", ["learner.backend=rlhp"]),

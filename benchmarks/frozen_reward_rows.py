@@ -24,7 +24,7 @@ of the asynchronous loop's noise, so it can be studied one change per row over m
   control, on the true reward;
 - ``rhat_gae`` : A.1's discount 0.995 and GAE lambda 0.97 with PPO;
 - ``rhat_trpo`` / ``true_trpo``: A.1's optimizer (TRPO, gamma 0.995, lambda 0.97, entropy
-  bonus 0.01), as in the ``mujoco_synthetic_trpo`` preset.
+  bonus 0.01), as in the ``mujoco_synthetic`` preset.
 
 A trial is *trapped* when its evaluation return (mean true return of 20 deterministic
 episodes) is below 0: the fixed-length episode's penalty makes every fallen step cost 1, so

@@ -8,7 +8,8 @@ ratio built in, beside PPO on the full true reward, same seeds and budget, one p
 the upright bonus and the fixed-length episodes' penalty for not being upright are both
 scaled by ``w`` (``env.make_kwargs.healthy_reward=w``, ``env.termination_penalty=w``), so
 the gap between an upright and a fallen step is 2w while forward velocity counts as before.
-Every policy is evaluated on the *unchanged* task (the ``mujoco_true_reward`` preset's env)
+Every policy is evaluated on the *unchanged* task (the ``mujoco_true_reward_ppo`` preset's env
+in its binary form, as the presets had it when these rows ran)
 every ``--eval-every`` steps and at the end, so the rows compare.
 
     python benchmarks/hopper_upright_weight.py --weights 1 0.5 --seeds 0 1 2
@@ -32,12 +33,15 @@ from rlhp.algos.trainer import OnPolicyTrainer
 from rlhp.config import load_config
 from rlhp.runtime import report
 
-PRESET = "mujoco_true_reward"
+PRESET = "mujoco_true_reward_ppo"
+# The presets' Hopper reward when these rows ran (before 2026-12-06): Hopper-v5's binary
+# healthy term (bonus 1) plus the termination penalty 1, no torso-height term.
+BINARY_HOPPER = ["env.height_reward=0", "env.termination_penalty=1", "env.make_kwargs={}"]
 
 
 def common(steps: int, seed: int) -> list[str]:
     # The settings of benchmarks/sweeps/hopper_early.yaml's rows: 250k steps, constant rate.
-    return [f"total_steps={steps}", f"seed={seed}", "learner.ppo.anneal_lr=false"]
+    return [*BINARY_HOPPER, f"total_steps={steps}", f"seed={seed}", "learner.ppo.anneal_lr=false"]
 
 
 def trial(w: float, seed: int, steps: int, eval_every: int, episodes: int) -> dict:

@@ -18,7 +18,7 @@ alternate which goes first, so the machine's load hits both alike. Per run:
 
 Repeat r uses seed ``--seed + r`` for both modes, so each pair differs only in the mode.
 
-  python benchmarks/overlap_sampling.py --preset mujoco_true_reward --steps 40960 --repeats 5
+  python benchmarks/overlap_sampling.py --preset mujoco_true_reward_ppo --steps 40960 --repeats 5
   python benchmarks/overlap_sampling.py --preset default --steps 125000 --repeats 3 \\
       --eval-episodes 20 --out benchmarks/results/overlap_default.json
 """
@@ -43,7 +43,7 @@ MODES = ("in_turn", "overlap")
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--preset", default="mujoco_true_reward")
+    p.add_argument("--preset", default="mujoco_true_reward_ppo")
     p.add_argument("--steps", type=int, default=40_960)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)

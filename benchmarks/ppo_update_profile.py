@@ -1,7 +1,7 @@
 """Where the time of one PPO update goes on the CPU (issue "end-to-end speed", item 4: profile
 the update phase first).
 
-The update of ``mujoco_true_reward`` (Hopper-v5, 2048 steps x 1 env, 10 epochs x 32
+The update of ``mujoco_true_reward_ppo`` (Hopper-v5, 2048 steps x 1 env, 10 epochs x 32
 minibatches of 64, 64x64 tanh actor and critic) on a real rollout: ``ppo_update``'s loop
 timed piece by piece with the clock (the CPU runs synchronously, so each piece's time is its
 own), single-threaded as the learner actor runs it:
@@ -97,7 +97,7 @@ def timed_update(policy, optimizer, batch, cfg, generator, closed_form) -> dict[
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--preset", default="mujoco_true_reward")
+    p.add_argument("--preset", default="mujoco_true_reward_ppo")
     args = p.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(args.preset, ["learner.algo=ppo"])

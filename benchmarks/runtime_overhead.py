@@ -2,7 +2,7 @@
 by side on the same settings (issue "end-to-end speed", item 5: at least 0.95x).
 
 Both train PPO (or TRPO) on the true reward with the same config (default
-``mujoco_true_reward``: Hopper-v5, one env, 2048-step rollouts); the runtime with its rollout
+``mujoco_true_reward_ppo``: Hopper-v5, one env, 2048-step rollouts); the runtime with its rollout
 worker and learner actors (``rlhp.runtime.loop.PreferenceRun``), the single-process trainer
 (``rlhp.algos.trainer.OnPolicyTrainer``) in this process. Each repeat runs both, alternating
 which goes first, so the machine's load hits both alike. Reported per repeat and as the
@@ -72,7 +72,7 @@ def trainer_trial(preset: str, overrides: list[str]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--preset", default="mujoco_true_reward")
+    p.add_argument("--preset", default="mujoco_true_reward_ppo")
     p.add_argument("--steps", type=int, default=40_960)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")

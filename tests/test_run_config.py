@@ -85,9 +85,14 @@ def test_a_preset_extends_another_and_merges_mapping_by_mapping(tmp_path):
     assert cfg.learner.gamma == 0.9 and cfg.learner.ppo.ent_coef == 0.02  # from base.yaml
     assert cfg.learner.ppo.clip_coef == 0.3 and cfg.total_steps == 5000  # the child's own
     # the shipped variant presets are their parent plus only what they change
-    trpo, ppo = load_config("mujoco_synthetic_trpo"), load_config("mujoco_synthetic")
-    assert trpo.learner.algo == "trpo" and trpo.learner.gamma == 0.995
+    trpo, ppo = load_config("mujoco_synthetic"), load_config("mujoco_synthetic_ppo")
+    assert trpo.learner.algo == "trpo" and trpo.learner.gamma == 0.995  # A.1's optimizer
+    assert ppo.learner.algo == "ppo" and ppo.learner.gamma == 0.99
     assert trpo.env == ppo.env and trpo.label_schedule == ppo.label_schedule
+    rl = load_config("mujoco_true_reward")
+    same_task = rl.env.model_copy(update={"segment_steps": trpo.env.segment_steps}) == trpo.env
+    assert rl.runtime.reward == "true_reward" and same_task and rl.learner == trpo.learner
+    assert load_config("mujoco_true_reward_ppo").learner == ppo.learner
     appo = load_config("atari_synthetic_appo")
     assert (appo.learner.backend, appo.learner.algo, appo.learner.appo.train_batch) == (
         "rllib", "appo", 500)  # fmt: skip

@@ -200,7 +200,7 @@ def test_appo_runs_the_preference_loop(ray_cluster, isolated):
 
 def test_appo_with_trpo_settings_is_one_line(isolated):
     with pytest.raises(ConfigError, match=r"^learner\.trpo: APPO does not use TRPO's settings"):
-        load_config("mujoco_synthetic_trpo", isolated("learner.backend=rllib", "learner.algo=appo"))
+        load_config("mujoco_synthetic", isolated("learner.backend=rllib", "learner.algo=appo"))
 
 
 def test_learner_scaling_needs_the_rllib_backend(isolated):

@@ -150,9 +150,10 @@ class Learner:
         obs = TorchPolicyActor._tensor(rollout.obs.reshape(T * N, *rollout.obs.shape[2:])).to(
             self.device
         )
-        acts = torch.from_numpy(rollout.actions.reshape(T * N, *rollout.actions.shape[2:])).to(
-            self.device
-        )
+        actions = rollout.actions.reshape(T * N, *rollout.actions.shape[2:])
+        if not actions.flags.writeable:  # arrays from Ray's object store are read-only
+            actions = actions.copy()
+        acts = torch.from_numpy(actions).to(self.device)
         return self.initial_policy.distribution(obs).log_prob(acts).cpu().numpy().reshape(T, N)
 
     def make_batch(self, rollout: Rollout, rewards: np.ndarray) -> Batch:

@@ -284,9 +284,11 @@ _PLACEMENT_KEYS = ("tracking.", "feedback.", "device", "torch_threads", "runtime
 
 def learning_settings(cfg: RunConfig) -> dict[str, Any]:
     """``cfg`` flattened to dotted keys (JSON values), without the keys of where and how the
-    trial runs: what a result file records, so that a resumed sweep can tell whether the
-    spec still gives a finished trial the settings it was made with."""
+    trial runs and without the sections of the optimizers it does not use (a PPO trial's
+    ``learner.trpo.*``): what a result file records, so that a resumed sweep can tell
+    whether the spec still gives a finished trial the settings it was made with."""
     out: dict[str, Any] = {}
+    unused = tuple(f"learner.{a}." for a in ("ppo", "trpo", "appo") if a != cfg.learner.algo)
 
     def walk(prefix: str, node: Any) -> None:
         if isinstance(node, dict):
@@ -296,7 +298,7 @@ def learning_settings(cfg: RunConfig) -> dict[str, Any]:
             out[prefix[:-1]] = node
 
     walk("", cfg.model_dump(mode="json"))
-    return {k: v for k, v in out.items() if not k.startswith(_PLACEMENT_KEYS)}
+    return {k: v for k, v in out.items() if not k.startswith(_PLACEMENT_KEYS + unused)}
 
 
 def changed_settings(recorded: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

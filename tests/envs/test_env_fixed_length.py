@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from rlhp.config import load_config
 from rlhp.envs import EnvConfig, make_vector_env
 from rlhp.errors import ConfigError
 
@@ -77,6 +78,18 @@ def test_height_reward_is_refused_where_it_cannot_apply() -> None:
     cfg = EnvConfig(id="HalfCheetah-v5", fixed_length_episodes=True, height_reward=1.0)
     with pytest.raises(ConfigError, match=r"env\.height_reward: .HalfCheetah-v5. does not report"):
         make_vector_env(cfg, seed=0)
+
+
+def test_the_presets_hopper_reward_on_another_task_names_the_binary_form() -> None:
+    """The MuJoCo presets' Hopper reward on a task without a torso height: one error that
+    gives every override of the binary form, whichever of its fields fails first."""
+    fix = "--set env.height_reward=0 --set env.termination_penalty=1 --set 'env.make_kwargs={}'"
+    for overrides in (["env.id=HalfCheetah-v5"], ["env.id=HalfCheetah-v5", "env.make_kwargs={}"]):
+        cfg = load_config("mujoco_synthetic", overrides)
+        with pytest.raises(ConfigError) as err:
+            make_vector_env(cfg.env, seed=0)
+        assert str(err.value).startswith(("env.make_kwargs: ", "env.height_reward: "))
+        assert str(err.value).endswith(fix)
 
 
 def test_mujoco_without_switch_terminates_early() -> None:

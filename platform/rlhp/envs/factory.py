@@ -166,6 +166,15 @@ def _make_atari(cfg: EnvConfig, spec: EnvSpec) -> AtariPaperVectorEnv:
     )
 
 
+# The MuJoCo presets give Hopper rl-teacher's reward (height term, no healthy bonus, no
+# penalty); other tasks take the paper's penalty for termination instead.
+_BINARY_FORM_HINT = (
+    "; the height term (the MuJoCo presets' Hopper reward) fits Hopper-v5 and Walker2d-v5 "
+    "only, for other tasks --set env.height_reward=0 --set env.termination_penalty=1 "
+    "--set 'env.make_kwargs={}'"
+)
+
+
 def _control_cost_kwargs(cfg: EnvConfig, spec: EnvSpec) -> dict[str, Any]:
     creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else None
     params = inspect.signature(creator).parameters if creator is not None else {}
@@ -201,7 +210,7 @@ def make_single_env(cfg: EnvConfig, render_mode: str | None = None, **extra: Any
             raise
         raise ConfigError(
             f"env.make_kwargs: {cfg.id!r} does not take {sorted(cfg.make_kwargs)} ({e}); "
-            "use the keyword arguments of its constructor"
+            f"use the keyword arguments of its constructor{_BINARY_FORM_HINT if cfg.height_reward else ''}"
         ) from None
     # Skip TimeLimit / OrderEnforcing / PassiveEnvChecker: the vector env keeps the time
     # limit itself. Envs registered with extra wrappers keep their wrapper stack.
@@ -227,8 +236,7 @@ def _check_reports_height(cfg: EnvConfig, env: gym.Env) -> None:
     if "z_distance_from_origin" not in info:
         raise ConfigError(
             f"env.height_reward: {cfg.id!r} does not report its torso height "
-            "(info['z_distance_from_origin'], as Hopper-v5 and Walker2d-v5 do); set "
-            "env.height_reward=0"
+            f"(info['z_distance_from_origin'], as Hopper-v5 and Walker2d-v5 do){_BINARY_FORM_HINT}"
         )
 
 

@@ -276,6 +276,7 @@ def test_rllib_backend_samples_on_the_second_node(cluster, tmp_path):
     job = rlhp(
         "submit", "--working-dir", ".", "--", "python", "jobs/mujoco_synthetic.py",
         *short_run(tmp_path, "rllib-two-nodes"), "--set", "learner.backend=rllib",
+        "--set", "learner.algo=ppo",  # the preset's TRPO runs on rlhp's backend only
         env=client_env(RAY_ADDRESS=cluster["url"], RAY_AUTH_TOKEN=cluster["token"]),
         timeout=400,
     )  # fmt: skip

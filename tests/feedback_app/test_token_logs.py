@@ -43,7 +43,8 @@ def test_a_job_log_names_the_labellers_and_the_tokens_file_but_holds_no_token(tm
     overrides = human_run_overrides(
         tmp_path, "total_steps=4096", "label_schedule.initial_labels=4",
         "label_schedule.total_labels=4", "label_schedule.decay_timesteps=4096",
-        "env.remove_control_cost=false", "env.termination_penalty=0",
+        "env.remove_control_cost=false", "env.termination_penalty=0", "env.height_reward=0",
+        "env.make_kwargs={}",  # mujoco_human's Hopper reward does not fit InvertedPendulum
     )  # fmt: skip
     argv = [sys.executable, "jobs/human_feedback.py"]
     for o in overrides:

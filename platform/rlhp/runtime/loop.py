@@ -77,8 +77,8 @@ class PreferenceRun:
 
     ``ray_during_setup``: start (or join) Ray here, while a thread creates the new run's
     MLflow run, instead of in ``run()``, so the two waits overlap; for a process that exists
-    to run this one run (``rlhp train``, a job's entry point). Left off, constructing a run
-    starts nothing but its MLflow run and directory."""
+    to run this one run (``rlhp train``). Left off, constructing a run starts nothing but its
+    MLflow run and directory."""
 
     def __init__(
         self,

@@ -166,7 +166,8 @@ def report_run(
 ) -> float:
     """Everything a finished run leaves in MLflow: the evaluation return (returned), the
     evaluation video, the learning curve, the checkpoints, and the policy and reward model
-    as MLflow models. ``clock`` books the time of each (evaluation, video, mlflow_logging)."""
+    as MLflow models. ``clock`` books the time of each (evaluation, mlflow_logging, and the
+    part of the video's that they did not hide)."""
     clock = clock or PhaseClock()
     policy = load_policy(cfg, policy_state)
     out_dir = run_dir / "report"

@@ -1,6 +1,6 @@
 """Layering: the pure core (``algos``, ``nn``, ``preference``, ``data``, ``envs``) imports
-no Ray, MLflow or FastAPI, the loop's actors no MLflow, and no rlhp module imports itself back through others at import
-time (a cycle in the module-level import graph)."""
+no Ray, MLflow or FastAPI, the loop's actors no MLflow, and no rlhp module imports itself
+back through others at import time (a cycle in the module-level import graph)."""
 
 from __future__ import annotations
 

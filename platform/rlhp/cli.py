@@ -91,7 +91,9 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
     from rlhp.tracking.uri import redact_uri, ui_hint
 
     out, err = (term.out, term.err) if term is not None else (sys.stdout, sys.stderr)
-    run = PreferenceRun(cfg, resume_run_id=args.resume, started_at=process_start_time())
+    run = PreferenceRun(
+        cfg, resume_run_id=args.resume, started_at=process_start_time(), ray_during_setup=True
+    )
     cfg = run.cfg
     log = run.run_dir / "train.log"
     if term is not None:

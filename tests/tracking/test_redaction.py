@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 import requests
 import yaml
 from mlflow import MlflowClient
@@ -96,14 +97,17 @@ def test_rlhp_train_masks_the_password_of_its_tracking_uri(
     uri = f"http://rlhp:{SECRET}@127.0.0.1:{mlflow_server}"
     started = []
 
-    def stop_at_once(self, progress=None):  # the run is created and logged; stop before Ray
-        started.append(self)
+    def stop_at_once(self, progress=None):  # the run is created and logged; stop before
+        started.append(self)  # the loop
         raise KeyboardInterrupt
 
     monkeypatch.setattr(PreferenceRun, "run", stop_at_once)
     argv = ["train", "pendulum_true_reward", "--verbose", "--quiet",
             "--set", f"tracking.uri={uri}", "--set", f"runtime.runs_dir={tmp_path}/runs"]  # fmt: skip
-    assert main(argv) == 130
+    try:
+        assert main(argv) == 130
+    finally:
+        ray.shutdown()  # `rlhp train` started Ray while it created the run, in this process
     out = capsys.readouterr()
     assert f"MLflow http://rlhp:***@127.0.0.1:{mlflow_server}" in out.out
     assert SECRET not in out.out + out.err

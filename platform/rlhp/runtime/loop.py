@@ -13,8 +13,10 @@ failure rolls back to the last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,15 +53,39 @@ class RunResult:
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (PHASES)
 
 
+def _tracker_while_ray_starts(cfg: RunConfig, name: str, clock: PhaseClock) -> MlflowTracker:
+    """A new run's MLflow run, created in a thread while this one starts (or joins) Ray.
+
+    Both are start-up waits of seconds that need not follow each other: a new SQLite store
+    creates its tables (MLflow's migrations), and Ray's start is mostly waiting for its
+    processes. If Ray cannot be reached, the MLflow run ends FAILED, as a run does."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlhp-mlflow") as pool:
+        made = pool.submit(MlflowTracker, cfg.tracking, name)
+        try:
+            with clock.phase("ray_start"):
+                connect(cfg.runtime.ray_address)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                made.result().finish("FAILED")
+            raise
+        return made.result()
+
+
 class PreferenceRun:
     """One rlhp run, new or resumed (``resume_run_id``). ``started_at``: when the process
-    that runs it started (``phases.process_start_time()``), so its start-up is counted."""
+    that runs it started (``phases.process_start_time()``), so its start-up is counted.
+
+    ``ray_during_setup``: start (or join) Ray here, while a thread creates the new run's
+    MLflow run, instead of in ``run()``, so the two waits overlap; for a process that exists
+    to run this one run (``rlhp train``). Left off, constructing a run starts nothing but its
+    MLflow run and directory."""
 
     def __init__(
         self,
         cfg: RunConfig | None,
         resume_run_id: str | None = None,
         started_at: float | None = None,
+        ray_during_setup: bool = False,
     ) -> None:
         started_at = time.time() if started_at is None else started_at
         if cfg is None and resume_run_id is None:
@@ -84,7 +110,11 @@ class PreferenceRun:
         # bad input fails before anything is created
         self.obs_space, self.act_space, self.segment_length = preflight(cfg)
         name = f"{cfg.env.id}-{cfg.learner.algo}-{'prefs' if self.preferences else 'true'}"
-        self.tracker = MlflowTracker(cfg.tracking, name, run_id=resume_run_id)
+        self.clock = PhaseClock()
+        if ray_during_setup and not self.resume:
+            self.tracker = _tracker_while_ray_starts(cfg, name, self.clock)
+        else:  # (resumed: the store exists, reopening the run takes no time worth hiding)
+            self.tracker = MlflowTracker(cfg.tracking, name, run_id=resume_run_id)
         self.run_id = self.tracker.run_id
         if not self.resume:
             self.run_dir = Path(cfg.runtime.runs_dir) / self.run_id
@@ -102,8 +132,7 @@ class PreferenceRun:
         self.iteration, self.global_step, self.wall_s = 0, 0, 0.0
         self.last_checkpoint: RunCheckpoint | None = None
         self.t_start = time.time()
-        self.clock = PhaseClock()
-        self.clock.add("startup", time.time() - started_at)
+        self.clock.add("startup", time.time() - started_at - self.clock.total)
 
     def run(self, progress: ProgressFn = ignore) -> RunResult:
         """Build the actors, run to ``total_steps``, report; Ctrl-C checkpoints and re-raises.

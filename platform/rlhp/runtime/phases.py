@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 PHASES = (
-    "startup",  # process start, imports, config and preflight (env spaces, MLflow run)
-    "ray_start",
+    "startup",  # process start, imports, config and preflight (env spaces)
+    "ray_start",  # a new run's MLflow run is created meanwhile, in a thread
     "actors",  # construction, until every actor answers
     "first_rollout",
     "initial_labels",  # and the reward model's first fit (pre-training included)

@@ -3,7 +3,9 @@ the final policy and reward model as MLflow models (``report_run`` does all of t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -164,37 +166,60 @@ def report_run(
 ) -> float:
     """Everything a finished run leaves in MLflow: the evaluation return (returned), the
     evaluation video, the learning curve, the checkpoints, and the policy and reward model
-    as MLflow models. ``clock`` books the time of each (evaluation, video, mlflow_logging)."""
+    as MLflow models. ``clock`` books the time of each (evaluation, mlflow_logging, and the
+    part of the video's that they did not hide)."""
     clock = clock or PhaseClock()
     policy = load_policy(cfg, policy_state)
     out_dir = run_dir / "report"
     out_dir.mkdir(exist_ok=True)
-    eval_return = float("nan")
-    if cfg.runtime.eval_episodes:
-        with clock.phase("evaluation"):
-            returns = evaluate(cfg, policy, cfg.runtime.eval_episodes)
-        eval_return = float(np.mean(returns))
-        tracker.log_metrics(
-            {"eval/true_return_mean": eval_return, "eval/true_return_std": float(np.std(returns))},
-            step=global_step,
-        )
-    with clock.phase("video"):
-        clip = video(cfg, policy, out_dir / "eval.mp4")
+    # The video (rendering and H.264 encoding, seconds) is made in a thread, on its own copy
+    # of the policy, while this thread evaluates and logs; "video" books only the wait that
+    # the other work did not hide.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlhp-video") as pool:
+        recording = pool.submit(video, cfg, copy.deepcopy(policy), out_dir / "eval.mp4")
+        eval_return = float("nan")
+        if cfg.runtime.eval_episodes:
+            with clock.phase("evaluation"):
+                returns = evaluate(cfg, policy, cfg.runtime.eval_episodes)
+            eval_return = float(np.mean(returns))
+            tracker.log_metrics(
+                {
+                    "eval/true_return_mean": eval_return,
+                    "eval/true_return_std": float(np.std(returns)),
+                },
+                step=global_step,
+            )
+        with clock.phase("mlflow_logging"):
+            _log_run_files(cfg, tracker, run_dir, spec, policy, out_dir)
+        with clock.phase("video"):
+            clip = recording.result()
     if isinstance(clip, Path):
-        tracker.log_artifact(clip, "videos")
+        with clock.phase("mlflow_logging"):
+            tracker.log_artifact(clip, "videos")
     else:
         progress(Notice(clip))
-    with clock.phase("mlflow_logging"):
-        curve = learning_curve(tracker.client, tracker.run_id, out_dir / "learning_curve.png")
-        tracker.log_artifact(curve)
-        tracker.log_artifact(run_dir / RUN_CHECKPOINT, "checkpoints")
-        models: dict[str, Any] = {"policy": policy}
-        learned = cfg.runtime.reward == "preferences" and cfg.reward_model.kind == "ensemble"
-        saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL) if learned else None
-        if saved is not None:  # (the oracle diagnostic has no network)
-            tracker.log_artifact(run_dir / REWARD_MODEL, "checkpoints")
-            ensemble = RewardEnsemble(spec, cfg.reward_model)
-            ensemble.load_state_dict(saved.model)
-            models["reward_model"] = ensemble.members
-        log_models(tracker.client, tracker.run_id, models, out_dir)
     return eval_return
+
+
+def _log_run_files(
+    cfg: RunConfig,
+    tracker: MlflowTracker,
+    run_dir: Path,
+    spec: InputSpec,
+    policy: ActorCritic,
+    out_dir: Path,
+) -> None:
+    """The learning curve, the checkpoints, and the policy and reward model as MLflow
+    models."""
+    curve = learning_curve(tracker.client, tracker.run_id, out_dir / "learning_curve.png")
+    tracker.log_artifact(curve)
+    tracker.log_artifact(run_dir / RUN_CHECKPOINT, "checkpoints")
+    models: dict[str, Any] = {"policy": policy}
+    learned = cfg.runtime.reward == "preferences" and cfg.reward_model.kind == "ensemble"
+    saved = RewardModelCheckpoint.load(run_dir / REWARD_MODEL) if learned else None
+    if saved is not None:  # (the oracle diagnostic has no network)
+        tracker.log_artifact(run_dir / REWARD_MODEL, "checkpoints")
+        ensemble = RewardEnsemble(spec, cfg.reward_model)
+        ensemble.load_state_dict(saved.model)
+        models["reward_model"] = ensemble.members
+    log_models(tracker.client, tracker.run_id, models, out_dir)

@@ -127,13 +127,13 @@ def run_rlhp(seed: int, steps: int, labels: int, eval_episodes: int) -> dict:
             for k, v in metrics.items()
             if k.startswith("time/")
         }
-        last_step = max(m.step for m in client.get_metric_history(run.info.run_id, "labels"))
+        (evaluated,) = client.get_metric_history(run.info.run_id, "eval/true_return_mean")
     return {
         "seed": seed,
         "process_wall_s": process_wall_s,
         "eval_return": metrics["eval/true_return_mean"],
         "labels": int(metrics["labels"]),
-        "env_steps": int(last_step),
+        "env_steps": evaluated.step,  # the run's last global step
         "phases_s": phases,
         "load_avg_1min_before": load,
         "log": str(log),

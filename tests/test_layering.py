@@ -13,24 +13,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "platform" / "rlhp"
 CORE = ("rlhp.algos", "rlhp.nn", "rlhp.preference", "rlhp.data", "rlhp.envs")
 BLOCKED = ("ray", "mlflow", "fastapi", "starlette", "uvicorn")
 
-BLOCKER = f"""
-import importlib, importlib.abc, sys
-class Blocked(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in {BLOCKED!r}:
-            raise ImportError(f"blocked import: {{name}}")
-        return None
-sys.meta_path.insert(0, Blocked())
-for module in {CORE!r}:
-    importlib.import_module(module)
-"""
-
-
-def test_the_pure_core_imports_without_ray_mlflow_or_fastapi():
-    out = subprocess.run([sys.executable, "-c", BLOCKER], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-
-
 ACTORS = (
     "rlhp.actors.rollout_worker",
     "rlhp.actors.learner",
@@ -38,14 +20,33 @@ ACTORS = (
     "rlhp.actors.labeling",
     "rlhp.actors.segment_buffer",
 )
-MLFLOW_BLOCKER = BLOCKER.replace(repr(BLOCKED), repr(("mlflow",))).replace(repr(CORE), repr(ACTORS))
+
+
+def _imports_without(blocked: tuple[str, ...], modules: tuple[str, ...]) -> None:
+    """Import ``modules`` in a fresh interpreter in which importing ``blocked`` fails."""
+    script = f"""
+import importlib, importlib.abc, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError(f"blocked import: {{name}}")
+        return None
+sys.meta_path.insert(0, Blocked())
+for module in {modules!r}:
+    importlib.import_module(module)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_the_pure_core_imports_without_ray_mlflow_or_fastapi():
+    _imports_without(BLOCKED, CORE)
 
 
 def test_the_loops_actors_import_without_mlflow():
     """Each actor process of a run imports its module; MLflow (a second of imports on
     this machine, times five actors) is the driver's alone."""
-    out = subprocess.run([sys.executable, "-c", MLFLOW_BLOCKER], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
+    _imports_without(("mlflow",), ACTORS)
 
 
 def _module_name(path: Path) -> str:

@@ -49,3 +49,24 @@ def test_eval_of_unknown_run_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("rlhp: error: RUN_ID: no checkpoint at")
     assert "Traceback" not in proc.stderr
+
+
+def test_the_command_exits_through_atexit_with_main_s_status(tmp_path):
+    """``rlhp`` skips the interpreter's module teardown but not its exit steps: atexit
+    handlers run (Ray's shutdown is one), buffered output is flushed, main's status is kept."""
+    script = """
+import atexit, sys
+from rlhp.cli import console
+atexit.register(lambda: sys.stdout.write("atexit handler ran"))  # no newline: stays buffered
+sys.argv = ["rlhp", *sys.argv[1:]]
+console()
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    ok = subprocess.run([sys.executable, "-c", script, "presets"], capture_output=True,
+                        text=True, cwd=tmp_path, env=env)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "default" in ok.stdout.splitlines() and ok.stdout.endswith("atexit handler ran")
+    bad = subprocess.run([sys.executable, "-c", script, "config", "--set", "seed=x"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)  # fmt: skip
+    assert bad.returncode == 2 and "seed" in bad.stderr, bad.stderr
+    assert bad.stdout.endswith("atexit handler ran")

@@ -9,9 +9,13 @@ prints one line naming the field and exits with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
+import os
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from rlhp.errors import ConfigError
 from rlhp.overrides import add_overrides_argument
@@ -51,7 +55,6 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     """``rlhp train``: on a quiet terminal (rlhp's lines and the progress bar; everything else
     in the run's ``train.log``) unless ``--verbose``."""
-    import os
     import tempfile
 
     from rlhp.config import load_config
@@ -80,8 +83,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal | None) -> int:
     """Run (or resume) one run, reporting on ``term`` (``None``: the plain stdout / stderr);
     0 when done, 130 when interrupted, 1 when the run failed (the traceback is in the log)."""
-    import threading
-
     from tqdm import tqdm
 
     from rlhp.feedback_app.links import link_lines, show_links
@@ -302,5 +303,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console() -> NoReturn:
+    """The ``rlhp`` command: ``main()``, then the steps of the interpreter's exit that
+    matter, and ``os._exit``.
+
+    Those steps, in the interpreter's order: wait for non-daemon threads, run the ``atexit``
+    handlers (Ray's shutdown, logging's flush, MLflow's), flush stdout and stderr. What
+    ``os._exit`` skips is the teardown of the imported modules (torch's, MLflow's, Ray's C++
+    finalization among them): nothing left to save, 2.6 s after a run on a 2-core machine.
+    An exception out of ``main()`` takes the normal exit (its traceback, status 1)."""
+    status = main()
+    main_thread = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main_thread and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

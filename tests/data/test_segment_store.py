@@ -14,6 +14,7 @@ from rlhp.data import (
     SegmentStore,
     UnknownSegmentError,
 )
+from rlhp.data.schemas import tensor_column
 
 
 def snapshot(directory) -> dict[str, bytes]:
@@ -32,6 +33,22 @@ def test_ring_keeps_the_most_recent_segments(make_segment) -> None:
     assert store.recent().num_rows == 7
     with pytest.raises(UnknownSegmentError, match="run/0/1"):
         store.get(["run/0/1"])
+
+
+def test_table_is_the_named_rows_in_order_in_one_chunk(make_segment) -> None:
+    """One chunk per column, whatever the rows' batches: Ray's Arrow serializer walks
+    chunks in Python, so the reward trainer's per-fit fetch depends on it."""
+    store = SegmentStore(capacity=10)
+    store.add([make_segment(i) for i in range(3)])
+    store.add([make_segment(i) for i in range(3, 6)])
+    store.pin(["run/0/1"])
+    ids = ["run/0/4", "run/0/1", "run/0/0", "run/0/4"]
+    table = store.table(ids)
+    assert table.column("segment_id").to_pylist() == ids
+    assert {table.column(name).num_chunks for name in table.column_names} == {1}
+    want = np.stack([make_segment(int(i.rsplit("/", 1)[1])).obs for i in ids])
+    np.testing.assert_array_equal(tensor_column(table, "obs"), want)
+    assert store.table([]).num_rows == 0
 
 
 def test_add_accepts_record_batches(make_segment) -> None:

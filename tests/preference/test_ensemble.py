@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -141,6 +144,46 @@ def test_state_dict_round_trip(tmp_path, make_segments, make_oracle_pairs) -> No
     wider = RewardEnsemble(SPEC, RewardModelConfig(hidden_sizes=(32,)))
     with pytest.raises(SchemaMismatchError, match="hidden_sizes"):
         wider.load_state_dict(ensemble.state_dict())
+
+
+def test_optimizer_state_survives_a_round_trip_made_before_any_fit(
+    make_segments, make_oracle_pairs
+) -> None:
+    """``load_state_dict`` keeps the Adam moments until the first fit builds the optimizers,
+    so a restored trainer goes on from them: its next fit equals the original's."""
+    segments = make_segments(60, seed=4)
+    data = PreferenceData.from_pairs(*make_oracle_pairs(segments))
+    ensemble = RewardEnsemble(SPEC)
+    ensemble.fit(data, epochs=2)
+    restored = RewardEnsemble(SPEC)
+    restored.load_state_dict(copy.deepcopy(ensemble.state_dict()))  # as it crosses Ray
+    for mine, theirs in zip(ensemble.optimizers, restored.optimizers, strict=True):
+        a, b = mine.state_dict()["state"], theirs.state_dict()["state"]
+        assert a.keys() == b.keys() and a
+        for k in a:
+            torch.testing.assert_close(a[k]["exp_avg"], b[k]["exp_avg"])
+    ensemble.fit(data, epochs=1)
+    restored.fit(data, epochs=1)
+    obs, act = segments[0].obs, segments[0].actions
+    np.testing.assert_array_equal(ensemble.predict(obs, act), restored.predict(obs, act))
+
+
+def test_predicting_builds_no_optimizer(tmp_path, make_segments, make_oracle_pairs) -> None:
+    """A process that only loads and predicts (the labelling actor, the end-of-run report)
+    never imports ``torch._dynamo``: building a torch optimizer does, seconds of CPU."""
+    segments = make_segments(20, seed=1)
+    ensemble = RewardEnsemble(SPEC)
+    ensemble.fit(PreferenceData.from_pairs(*make_oracle_pairs(segments)), epochs=1)
+    ensemble.save(tmp_path / "reward.pt")
+    script = f"""
+import sys, numpy as np
+from rlhp.preference import RewardEnsemble
+ensemble = RewardEnsemble.load({str(tmp_path / "reward.pt")!r})
+ensemble.predict(np.zeros((30, 4), np.float32), np.zeros((30, 2), np.float32))
+assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
 
 
 def test_discrete_actions_are_one_hot_and_cnn_reads_frames() -> None:

@@ -24,6 +24,7 @@ from rlhp.checkpoints import RewardModelCheckpoint, reward_model_version_path
 from rlhp.config import RunConfig
 from rlhp.data.label_store import read_labels
 from rlhp.preference.dataset import PreferenceData
+from rlhp.preference.ensemble import RewardEnsemble
 from rlhp.preference.networks import InputSpec
 from rlhp.preference.oracle import OracleRewardModel
 from rlhp.preference.pretraining import pretrain_then_finetune, pretraining_data
@@ -55,6 +56,10 @@ class RewardTrainer:
             self.ensemble.load_state_dict(saved.model)
             self.labels_fitted = saved.labels_fitted
             self.newest_label_time = saved.newest_label_time
+        if isinstance(self.ensemble, RewardEnsemble):
+            # Adam now, while the other actors start, rather than in the first fit (on the
+            # initial labels' path): building one imports torch._dynamo, seconds of CPU.
+            self.ensemble.optimizers  # noqa: B018
 
     def _labels(self) -> pa.Table | None:
         if not self.label_dir.exists():

@@ -263,11 +263,15 @@ class SegmentStore:
         )
 
     def table(self, segment_ids: Sequence[str]) -> pa.Table:
-        """The named segments, in the order given, as one table (rows are zero-copy slices)."""
+        """The named segments, in the order given, as one table of one chunk per column.
+
+        The rows are copied into contiguous columns: a table of one chunk per segment
+        crosses Ray's object store ~50x slower (its Arrow serializer walks every chunk in
+        Python), and the reward trainer asks for every labelled segment at each fit."""
         if self._spec is None:
             raise UnknownSegmentError(f"unknown segment ids {list(segment_ids)[:5]}: store empty")
         rows = [self._row(s) for s in segment_ids]
-        return pa.Table.from_batches(rows, schema=self._spec.schema())
+        return pa.Table.from_batches(rows, schema=self._spec.schema()).combine_chunks()
 
     def get(self, segment_ids: Sequence[str]) -> list[SegmentRecord]:
         """The named segments as records (arrays are read-only views into Arrow memory)."""

@@ -114,9 +114,8 @@ class RewardEnsemble:
                 torch.manual_seed(cfg.seed * 1_000 + k)
                 members.append(build_reward_net(spec, cfg))
         self.members = nn.ModuleList(members).to(self.device)
-        self.optimizers = [
-            torch.optim.Adam(m.parameters(), lr=cfg.learning_rate) for m in self.members
-        ]
+        self._optimizers: list[torch.optim.Optimizer] | None = None  # made on first use
+        self._optimizer_states: list[dict[str, Any]] | None = None  # loaded before that
         self.l2 = [cfg.l2_init] * cfg.ensemble_size  # λ_k
         # Normalization statistics (identity until fit_normalization).
         self.member_mean = torch.zeros(cfg.ensemble_size)  # m_k
@@ -129,6 +128,25 @@ class RewardEnsemble:
         self.version = 0
         self.fits = 0
         self.obs_statistics_set = False
+
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Each member's Adam, made on first use (with the state ``load_state_dict`` got).
+
+        Building a torch optimizer imports ``torch._dynamo``, seconds of CPU, which a
+        process that only predicts (the labelling actor, the end-of-run report) never
+        needs."""
+        if self._optimizers is None:
+            lr = self.cfg.learning_rate
+            self._optimizers = [torch.optim.Adam(m.parameters(), lr=lr) for m in self.members]
+            for o, sd in zip(self._optimizers, self._optimizer_states or [], strict=False):
+                o.load_state_dict(sd)
+            self._optimizer_states = None
+        return self._optimizers
+
+    @optimizers.setter
+    def optimizers(self, optimizers: Sequence[torch.optim.Optimizer]) -> None:
+        self._optimizers, self._optimizer_states = list(optimizers), None
 
     # -- forward passes ----------------------------------------------------------------
 
@@ -448,8 +466,11 @@ class RewardEnsemble:
                 )
         for m, sd in zip(self.members, state["members"], strict=True):
             m.load_state_dict(sd)
-        for o, sd in zip(self.optimizers, state["optimizers"], strict=True):
-            o.load_state_dict(sd)
+        if self._optimizers is None:
+            self._optimizer_states = list(state["optimizers"])
+        else:
+            for o, sd in zip(self._optimizers, state["optimizers"], strict=True):
+                o.load_state_dict(sd)
         self.l2 = list(state["l2"])
         self.member_mean = state["member_mean"].clone()
         self.member_std = state["member_std"].clone()

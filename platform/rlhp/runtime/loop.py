@@ -155,13 +155,22 @@ class PreferenceRun:
             raise
         finally:
             self.tracker.finish(status)
-            if self.rllib is not None:
-                self.rllib.stop()
-            shutdown_actors(self.actors, self.cfg, self.run_id)
+            self._stop_actors()
+
+    def _stop_actors(self) -> None:
+        """Stop the policy process and kill this run's actors (once; the Ray cluster stays)."""
+        if self.rllib is not None:
+            self.rllib.stop()
+            self.rllib = None
+        shutdown_actors(self.actors, self.cfg, self.run_id)
+        self.actors = None
 
     def _run(self, progress: ProgressFn) -> RunResult:
         """The loop: sample, update on the newest reward model, poll the preference side."""
         self._build(progress)
+        from rlhp.runtime.report import import_in_background
+
+        import_in_background()  # the report's imports, while the loop waits for the learner
         self._restore()
         self.t_start = time.time()
         prefs, cfg = self.prefs, self.cfg
@@ -226,6 +235,9 @@ class PreferenceRun:
             raise
         with clock.phase("checkpoints"):
             self._checkpoint()
+        # The report reads the run's files and the final weights only: the actors go first,
+        # or a reward-model fit still in flight competes with it for the CPU.
+        self._stop_actors()
         eval_return = self._report(policy_state, progress)
         self.tracker.log_metrics(clock.metrics(), step=self.global_step)
         return RunResult(self.run_id, self.run_dir, self.global_step, labels,

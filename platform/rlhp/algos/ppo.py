@@ -11,6 +11,7 @@ from torch import nn
 
 from rlhp.algos.batch import Batch
 from rlhp.algos.config import PPOConfig
+from rlhp.algos.lean_step import LeanFusedAdam, clip_grad_norm
 from rlhp.algos.ppo_closed_form import normalized_batch, ppo_gradient, supports_closed_form
 from rlhp.nn.policies import ActorCritic, MLPGaussianPolicy
 
@@ -69,6 +70,7 @@ def ppo_update(
     B = len(batch)
     mb_size = max(1, B // cfg.num_minibatches)
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    lean = LeanFusedAdam(optimizer) if LeanFusedAdam.supports(optimizer) else None
     totals: dict[str, torch.Tensor] = {}
     n_minibatches = 0
     epochs_run = 0
@@ -84,8 +86,12 @@ def ppo_update(
                 loss, stats = ppo_loss(policy, mb, cfg)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
+            if lean is not None:  # the same kernels as the two calls below, called directly
+                clip_grad_norm([p.grad for p in params], cfg.max_grad_norm)
+                lean.step()
+            else:
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v
             epoch_kl = stats["approx_kl"]

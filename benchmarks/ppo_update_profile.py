@@ -14,10 +14,15 @@ own), single-threaded as the learner actor runs it:
   backward in one pass without autograd (``learner.ppo.closed_form_gradient``, rlhp's default
   since 2026-12-06), in place of ``forward`` and ``backward``.
 
-Each variant (rlhp's: closed-form gradient and ``fused=True`` Adam; autograd with the fused
-Adam; autograd with ``learner.ppo.fused_adam=false``'s ``foreach=True``, rlhp's before
-2026-12-05) runs the same update from the same weights, ``--repeats`` times interleaved;
-medians are reported.
+- ``lean step``: ``rlhp.algos.lean_step``: torch's clip-by-norm and fused Adam kernels
+  called directly, without ``clip_grad_norm_``'s and ``Optimizer.step``'s per-call Python
+  (rlhp's since 2026-12-06; the same numbers, bit for bit).
+
+Each variant (rlhp's: closed-form gradient and the lean step on ``fused=True`` Adam; the
+same through torch's ``clip_grad_norm_`` and ``Adam.step``, rlhp's before 2026-12-06;
+autograd with the fused Adam; autograd with ``learner.ppo.fused_adam=false``'s
+``foreach=True``, rlhp's before 2026-12-05) runs the same update from the same weights,
+``--repeats`` times interleaved; medians are reported.
 
   python benchmarks/ppo_update_profile.py [--repeats 5]
 """
@@ -34,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlhp.algos.lean_step import LeanFusedAdam, clip_grad_norm
 from rlhp.algos.ppo import ppo_loss
 from rlhp.algos.ppo_closed_form import normalized_batch, ppo_gradient
 from rlhp.algos.trainer import OnPolicyTrainer
@@ -42,13 +48,14 @@ from rlhp.nn.acting import make_actor
 
 PIECES = ("shuffle + gather", "forward", "backward", "closed-form gradient", "clip_grad_norm",
           "optimizer.step", "zero_grad + stats")  # fmt: skip
-# name -> (Adam's keyword arguments, closed-form gradient)
-VARIANTS = {"closed form, fused (rlhp's)": ({"fused": True}, True),
-            "autograd, fused": ({"fused": True}, False),
-            "autograd, foreach": ({"foreach": True}, False)}  # fmt: skip
+# name -> (Adam's keyword arguments, closed-form gradient, lean clip and step)
+VARIANTS = {"closed form, lean step (rlhp's)": ({"fused": True}, True, True),
+            "closed form, fused": ({"fused": True}, True, False),
+            "autograd, fused": ({"fused": True}, False, False),
+            "autograd, foreach": ({"foreach": True}, False, False)}  # fmt: skip
 
 
-def timed_update(policy, optimizer, batch, cfg, generator, closed_form) -> dict[str, float]:
+def timed_update(policy, optimizer, batch, cfg, generator, closed_form, lean) -> dict[str, float]:
     """``rlhp.algos.ppo.ppo_update``'s loop with a clock around each piece."""
     t: dict[str, float] = defaultdict(float)
     if closed_form:
@@ -59,6 +66,7 @@ def timed_update(policy, optimizer, batch, cfg, generator, closed_form) -> dict[
     mb = max(1, B // cfg.num_minibatches)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     totals: dict[str, torch.Tensor] = {}
+    step = LeanFusedAdam(optimizer) if lean else None
     for _ in range(cfg.update_epochs):
         c = time.perf_counter()
         perm = torch.randperm(B, generator=generator)
@@ -80,9 +88,14 @@ def timed_update(policy, optimizer, batch, cfg, generator, closed_form) -> dict[
                 c4 = time.perf_counter()
                 t["forward"] += c2 - c1
                 t["backward"] += c4 - c3
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            c5 = time.perf_counter()
-            optimizer.step()
+            if step is not None:
+                clip_grad_norm([p.grad for p in params], cfg.max_grad_norm)
+                c5 = time.perf_counter()
+                step.step()
+            else:
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                c5 = time.perf_counter()
+                optimizer.step()
             c6 = time.perf_counter()
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v
@@ -114,11 +127,11 @@ def main() -> None:
         names = list(VARIANTS) if repeat % 2 == 0 else list(reversed(VARIANTS))
         for name in names:
             learner.policy.load_state_dict(start_policy)
-            adam, closed_form = VARIANTS[name]
+            adam, closed_form, lean = VARIANTS[name]
             opt = torch.optim.Adam(learner.policy.parameters(), lr=lr, eps=1e-5, **adam)
             gen = torch.Generator().manual_seed(repeat)
             runs[name].append(
-                timed_update(learner.policy, opt, batch, cfg.learner.ppo, gen, closed_form)
+                timed_update(learner.policy, opt, batch, cfg.learner.ppo, gen, closed_form, lean)
             )
     trainer.close()
     n_mb = cfg.learner.ppo.update_epochs * cfg.learner.ppo.num_minibatches

@@ -32,14 +32,19 @@ class LeanFusedAdam:
 
     def __init__(self, optimizer: torch.optim.Optimizer) -> None:
         self.optimizer = optimizer
-        self.group = group = optimizer.param_groups[0]
-        self.params: list[torch.Tensor] = list(group["params"])
-        state = [optimizer.state.get(p, {}) for p in self.params]
-        self.ready = all("step" in s for s in state)
-        if self.ready:
-            self.exp_avgs = [s["exp_avg"] for s in state]
-            self.exp_avg_sqs = [s["exp_avg_sq"] for s in state]
-            self.steps = [s["step"] for s in state]
+        self.group = optimizer.param_groups[0]
+        self.params: list[torch.Tensor] = list(self.group["params"])
+        self.ready = self._read_state()
+
+    def _read_state(self) -> bool:
+        """Take the state tensors from the optimizer; False while it has none yet."""
+        state = [self.optimizer.state.get(p, {}) for p in self.params]
+        if not all("step" in s for s in state):
+            return False
+        self.exp_avgs = [s["exp_avg"] for s in state]
+        self.exp_avg_sqs = [s["exp_avg_sq"] for s in state]
+        self.steps = [s["step"] for s in state]
+        return True
 
     @staticmethod
     def supports(optimizer: torch.optim.Optimizer) -> bool:
@@ -62,7 +67,7 @@ class LeanFusedAdam:
         """One Adam step on the parameters' ``.grad`` (every parameter must have one)."""
         if not self.ready:
             self.optimizer.step()
-            self.__init__(self.optimizer)  # type: ignore[misc]  (now with the state)
+            self.ready = self._read_state()
             return
         g = self.group
         beta1, beta2 = g["betas"]

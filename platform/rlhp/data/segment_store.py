@@ -266,8 +266,9 @@ class SegmentStore:
         """The named segments, in the order given, as one table of one chunk per column.
 
         The rows are copied into contiguous columns: a table of one chunk per segment
-        crosses Ray's object store ~50x slower (its Arrow serializer walks every chunk in
-        Python), and the reward trainer asks for every labelled segment at each fit."""
+        crosses Ray's object store ~20x slower (its Arrow serializer walks every chunk in
+        Python; ``benchmarks/segment_fetch.py``), and the reward trainer asks for every
+        labelled segment at each fit."""
         if self._spec is None:
             raise UnknownSegmentError(f"unknown segment ids {list(segment_ids)[:5]}: store empty")
         rows = [self._row(s) for s in segment_ids]

@@ -139,9 +139,10 @@ class RewardEnsemble:
         if self._optimizers is None:
             lr = self.cfg.learning_rate
             self._optimizers = [torch.optim.Adam(m.parameters(), lr=lr) for m in self.members]
-            for o, sd in zip(self._optimizers, self._optimizer_states or [], strict=False):
-                o.load_state_dict(sd)
-            self._optimizer_states = None
+            if self._optimizer_states is not None:
+                for o, sd in zip(self._optimizers, self._optimizer_states, strict=True):
+                    o.load_state_dict(sd)
+                self._optimizer_states = None
         return self._optimizers
 
     @optimizers.setter

@@ -18,28 +18,44 @@ Two modes:
 ``ppo-autograd`` is rlhp's PPO with ``learner.ppo.closed_form_gradient=false`` (eq. 9's
 gradient from autograd, the default before 2026-12-06), for a side-by-side check of the
 closed-form gradient; ``ppo-foreach`` also takes ``learner.ppo.fused_adam=false`` (Adam's
-multi-tensor path, the default before 2026-12-05).
+multi-tensor path, the default before 2026-12-05). ``ppo-torch-step`` is rlhp's PPO with
+torch's own ``clip_grad_norm_`` and ``Adam.step`` in place of ``rlhp.algos.lean_step`` (the
+same numbers, bit for bit; rlhp's path before 2026-12-06).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
+from rlhp.algos.lean_step import LeanFusedAdam
 from rlhp.algos.trainer import OnPolicyTrainer, evaluate_policy
 from rlhp.config import validate_config
 
 RESULTS = Path(__file__).parent / "results"
 
 
+@contextlib.contextmanager
+def _torch_step() -> Iterator[None]:
+    """PPO's update through torch's ``clip_grad_norm_`` and ``Adam.step`` (no lean step)."""
+    supports = LeanFusedAdam.supports
+    LeanFusedAdam.supports = staticmethod(lambda _: False)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LeanFusedAdam.supports = supports  # type: ignore[method-assign]
+
+
 def rlhp_config(algo: str, env_id: str, steps: int, seed: int):
-    learner: dict = {"algo": algo}
+    learner: dict = {"algo": "ppo" if algo == "ppo-torch-step" else algo}
     if algo == "ppo-foreach":  # rlhp's PPO with Adam's foreach path (its default until 2026-12-05)
         learner = {"algo": "ppo", "ppo": {"fused_adam": False, "closed_form_gradient": False}}
     if algo == "ppo-autograd":  # rlhp's PPO with autograd's gradient (its default until 2026-12-06)
@@ -61,13 +77,15 @@ def run_rlhp(algo: str, env_id: str, steps: int, seed: int, eval_episodes: int) 
     trainer = OnPolicyTrainer(rlhp_config(algo, env_id, steps, seed))
     t0 = time.perf_counter()
     returns: list[float] = []
-    for stats in trainer.train():
-        returns.extend(stats.episode_returns)
-        if stats.iteration % 50 == 0:
-            print(
-                f"  rlhp-{algo} step {stats.global_step}: recent return {stats.mean_recent_return:.0f}",
-                flush=True,
-            )
+    with _torch_step() if algo == "ppo-torch-step" else contextlib.nullcontext():
+        for stats in trainer.train():
+            returns.extend(stats.episode_returns)
+            if stats.iteration % 50 == 0:
+                print(
+                    f"  rlhp-{algo} step {stats.global_step}: "
+                    f"recent return {stats.mean_recent_return:.0f}",
+                    flush=True,
+                )
     wall = time.perf_counter() - t0
     out = {
         "impl": f"rlhp-{algo}",
@@ -170,7 +188,7 @@ def main() -> None:
     p.add_argument(
         "--impls",
         default="ppo,trpo,sb3",
-        help="comma list of ppo, ppo-autograd, ppo-foreach, trpo, sb3",
+        help="comma list of ppo, ppo-torch-step, ppo-autograd, ppo-foreach, trpo, sb3",
     )
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--throughput", action="store_true", help="interleaved steps/s comparison only")

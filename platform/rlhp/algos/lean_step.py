@@ -63,6 +63,7 @@ class LeanFusedAdam:
             and not any(isinstance(v, torch.Tensor) for v in (g["lr"], *g["betas"]))
         )
 
+    @torch.no_grad()
     def step(self) -> None:
         """One Adam step on the parameters' ``.grad`` (every parameter must have one)."""
         if not self.ready:
@@ -71,10 +72,6 @@ class LeanFusedAdam:
             return
         g = self.group
         beta1, beta2 = g["betas"]
-        with torch.no_grad():
-            self._fused(g["lr"], beta1, beta2, g["eps"])
-
-    def _fused(self, lr: float, beta1: float, beta2: float, eps: float) -> None:
         torch._foreach_add_(self.steps, 1)
         torch._fused_adam_(
             self.params,
@@ -84,11 +81,11 @@ class LeanFusedAdam:
             [],
             self.steps,
             amsgrad=False,
-            lr=lr,
+            lr=g["lr"],
             beta1=beta1,
             beta2=beta2,
             weight_decay=0.0,
-            eps=eps,
+            eps=g["eps"],
             maximize=False,
             grad_scale=None,
             found_inf=None,

@@ -30,7 +30,7 @@ from rlhp.runtime.phases import PhaseClock
 from rlhp.tracking import MlflowTracker
 
 
-def import_in_background() -> threading.Thread:
+def import_in_background() -> None:
     """Import what the report needs and the run has not loaded yet in a daemon thread:
     ``torch.export``'s tracer (and with it ``torch._dynamo``), MLflow's pytorch flavour,
     matplotlib.
@@ -48,9 +48,7 @@ def import_in_background() -> threading.Thread:
             import mlflow.pytorch  # noqa: F401
             import torch.export._trace  # noqa: F401  (torch.export.export imports it late)
 
-    thread = threading.Thread(target=load, name="rlhp-report-imports", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=load, name="rlhp-report-imports", daemon=True).start()
 
 
 def load_policy(cfg: RunConfig, policy_state: dict[str, torch.Tensor]) -> ActorCritic:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from rlhp.checkpoints import REWARD_MODEL, RewardModelCheckpoint
 from rlhp.config import load_config
 from rlhp.runtime.events import Progress
 from rlhp.runtime.loop import PreferenceRun
@@ -42,6 +43,8 @@ def test_synthetic_preferences_beat_the_random_policy(ray_cluster, isolated, mon
                  "watch/segment_return_pearson"):  # fmt: skip
         assert name in r.data.metrics, name
     assert 180 <= result.labels <= 200  # the schedule's budget, paced over the run
+    # the run's saved reward model (the MLflow model below) was fitted on every label
+    assert RewardModelCheckpoint.load(run.run_dir / REWARD_MODEL).labels_fitted == result.labels
     assert (
         r.data.params["env.id"] == "Pendulum-v1"
         and r.data.params["runtime.reward"] == "preferences"
@@ -55,7 +58,7 @@ def test_synthetic_preferences_beat_the_random_policy(ray_cluster, isolated, mon
     # every second accounted for: the phases add up to the wall time (actor shutdown aside)
     assert set(result.phases) == set(PHASES)
     assert all(result.phases[p] > 0 for p in ("ray_start", "actors", "sampling", "learner_update",
-                                              "initial_labels", "evaluation", "mlflow_logging"))  # fmt: skip
+                                              "initial_labels", "final_fit", "evaluation", "mlflow_logging"))  # fmt: skip
     accounted = sum(result.phases.values())
     assert 0.9 * wall <= accounted <= wall, (accounted, wall, result.phases)
     assert r.data.metrics["time/total_s"] == pytest.approx(accounted)

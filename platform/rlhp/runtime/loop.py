@@ -229,7 +229,10 @@ class PreferenceRun:
                     with clock.phase("checkpoints"):
                         self._checkpoint()
                 clock.add("driver", time.time() - t_iter - (clock.total - booked))
-            labels = prefs.settle() if prefs is not None else 0
+            with clock.phase("final_fit"):
+                labels = prefs.settle() if prefs is not None else 0
+            if prefs is not None:  # the last fit's metrics: the saved reward model's
+                self.tracker.log_metrics(prefs.metrics(-1), step=self.global_step)
         except KeyboardInterrupt:
             self._checkpoint()
             raise

@@ -22,6 +22,7 @@ PHASES = (
     "sampling",
     "learner_update",
     "driver",
+    "final_fit",  # the labelling round and reward-model fit in flight, and a last fit
     "checkpoints",
     "evaluation",
     "video",

@@ -155,11 +155,23 @@ class PreferenceProcess:
         )
 
     def settle(self) -> int:
-        """The round in flight finishes (its labels count); returns the labels stored."""
+        """The end of the run: the round in flight finishes (its labels count), the fit in
+        flight finishes, and one last fit takes every label stored after it, so the run's
+        saved reward model (``reward_model.pt``, the MLflow model) has seen every label.
+        Returns the labels stored."""
         if self._round is not None:
             try:
                 self.labels = int(ray.get(self._round)["asked"])
             except RayActorError:
-                self.labels = int(retry(lambda: self.labeling.asked.remote(), 3))
+                self.labels = int(retry(lambda: self.labeling.asked.remote(), self.attempts))
             self._round = None
+        if self._fit is not None:
+            with contextlib.suppress(RayActorError):  # restarted: the last fit below covers it
+                fit = ray.get(self._fit)
+                if fit is not None:
+                    self._on_fit(fit)
+            self._fit = None
+        fit = retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts)
+        if fit is not None:
+            self._on_fit(fit)
         return self.labels

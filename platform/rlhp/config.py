@@ -90,12 +90,27 @@ class RuntimeConfig(BaseModel):
     )
     # Not in the paper either (whose processes run asynchronously, section 2.1): the driver
     # waits for each labelling round and reward-model fit before the next policy update, so
-    # which reward model an update reads never depends on the machine's speed.
-    lockstep: bool = Field(
+    # which reward model an update reads never depends on the machine's speed. "pipelined":
+    # the round and the fit run during the learner's update instead, and the update after
+    # it reads their model (one version behind, as in the asynchronous loop); the next
+    # rollout waits for both, so the run is still a function of its seed.
+    lockstep: Literal[False, True, "pipelined"] = Field(
         False,
-        description="wait for each labelling round and reward-model fit before the next "
-        "update: slower, but the run is a function of its seed (one rollout worker)",
+        description="true: wait for each labelling round and reward-model fit before the next "
+        "update; pipelined: run them during the update, the next update reads their model; "
+        "either way the run is a function of its seed (one rollout worker)",
     )
+
+    @model_validator(mode="after")
+    def _pipelined_lockstep_owns_the_update(self) -> RuntimeConfig:
+        if self.lockstep == "pipelined" and self.overlap_sampling:
+            raise ValueError(
+                "runtime.lockstep: pipelined runs the labelling round and the reward-model fit "
+                "while the learner updates, and runtime.overlap_sampling samples then (the "
+                "round would race the new segments); set runtime.overlap_sampling=false or "
+                "runtime.lockstep=true"
+            )
+        return self
 
 
 class RunConfig(TrainingConfig):
@@ -168,6 +183,9 @@ class RunConfig(TrainingConfig):
                                       "early stop on KL; unset it or use learner.backend=rlhp"),
             "runtime.num_rollout_workers": (rt.num_rollout_workers < 1, "the rllib backend "
                                             "samples on at least one EnvRunner; set it >= 1"),
+            "runtime.lockstep": (rt.lockstep == "pipelined", "RLlib samples inside its "
+                                 "training step, where a pipelined round and fit would run; "
+                                 "set runtime.lockstep=true or false"),
         }  # fmt: skip
         for field, (bad, fix) in unsupported.items():
             if bad:

@@ -53,10 +53,12 @@ def assert_same_state(a, b, where="state"):
 
 
 @pytest.mark.slow
-def test_killed_worker_and_reward_trainer_lose_no_label(ray_cluster, isolated):
-    # every label is asked by half the run, so the restarted trainer has time to fit them all
+@pytest.mark.parametrize("lockstep", ["false", "pipelined"])
+def test_killed_worker_and_reward_trainer_lose_no_label(ray_cluster, isolated, lockstep):
+    # every label is asked by half the run; the run's last fit takes the rest
     cfg = load_config(None, isolated(*SHORT, "label_schedule.total_timesteps=4096",
-                                     "reward_model.keep_versions=true"))  # fmt: skip
+                                     "reward_model.keep_versions=true",
+                                     f"runtime.lockstep={lockstep}"))  # fmt: skip
     run = PreferenceRun(cfg)
     killed, restarted = [], []
 

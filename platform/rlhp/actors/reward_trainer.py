@@ -67,9 +67,13 @@ class RewardTrainer:
         table = read_labels(self.label_dir)
         return table if table.num_rows else None
 
-    def fit_round(self, epochs: int | None = None, wait: bool = True) -> dict[str, Any] | None:
+    def fit_round(
+        self, epochs: int | None = None, wait: bool = True, after: Any = None
+    ) -> dict[str, Any] | None:
         """One fit on every label so far if new labels arrived; else return None, after
         ``runtime.reward_fit_interval_s`` when ``wait`` (the asynchronous loop polls again).
+        ``after``: a labelling round's object reference; Ray starts the fit once that round
+        has stored its labels (``runtime.lockstep=pipelined``); its value is not used.
 
         With ``reward_model.refit_online=false`` only the first fit (on the initial labels)
         happens; the model is frozen after it.

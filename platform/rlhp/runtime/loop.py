@@ -201,6 +201,8 @@ class PreferenceRun:
                 with clock.phase("learner_update"):
                     out = self._update(rollouts, prefs.reward_ref if prefs else None)
                 if out is None:  # the learner died: rolled back to the last checkpoint
+                    if prefs is not None:
+                        prefs.join()
                     policy_state = self._policy_state()
                     policy = (ray.put(policy_state), self.iteration)
                     rollouts = self._sample(*policy)
@@ -212,6 +214,8 @@ class PreferenceRun:
                 if "true_episode_return" in out:  # rllib: RLlib's own 100-episode mean
                     metrics.set_mean(out["true_episode_return"])
                 if not self._budget_spent():
+                    if prefs is not None:  # runtime.lockstep=pipelined: round and fit end
+                        prefs.join()
                     with clock.phase("sampling"):
                         if ahead is not None:  # one version behind; the PPO/TRPO ratio corrects
                             rollouts = self._collect(ahead, *behind)

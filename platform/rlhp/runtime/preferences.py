@@ -37,6 +37,7 @@ class PreferenceProcess:
         self._metrics: dict[str, float] = {}
         self._round: ray.ObjectRef | None = None
         self._fit: ray.ObjectRef | None = None
+        self._step = 0  # the global step the pipelined round in flight was asked at
 
     # ------------------------------------------------------------------ before RL
     def resume(self) -> None:
@@ -90,8 +91,12 @@ class PreferenceProcess:
         An actor that died is restarted by Ray and reloads its own state (the label store,
         the last saved reward model), so a lost call is simply issued again.
 
-        With ``runtime.lockstep`` the round and the fit run to the end here instead: the
-        reward model of the next update is then a function of the seed alone."""
+        With ``runtime.lockstep=true`` the round and the fit run to the end here instead: the
+        reward model of the next update is then a function of the seed alone. With
+        ``runtime.lockstep=pipelined`` they start here and ``join`` ends them."""
+        if self.cfg.runtime.lockstep == "pipelined":
+            self._start_pipelined(global_step)
+            return
         if self.cfg.runtime.lockstep:
             self._step_in_lockstep(global_step)
             return
@@ -117,6 +122,33 @@ class PreferenceProcess:
         ref = self.reward_ref
         self._on_round(retry(lambda: self.labeling.round.remote(global_step, ref), self.attempts))
         fit = retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts)
+        if fit is not None:
+            self._on_fit(fit)
+
+    def _start_pipelined(self, global_step: int) -> None:
+        """``runtime.lockstep=pipelined``: this round, then a fit on its labels (Ray starts
+        the fit once the round is done), both while the learner updates on the model
+        before them."""
+        self._step = global_step
+        self._round = self.labeling.round.remote(global_step, self.reward_ref)
+        self._fit = self.trainer.fit_round.remote(wait=False, after=self._round)
+
+    def join(self) -> None:
+        """Before the next rollout, with ``runtime.lockstep=pipelined``: the round and the fit
+        that ``poll`` started finish, so neither can see that rollout's segments, and the
+        next update reads their model. A call lost to a restarted actor is run again."""
+        if self.cfg.runtime.lockstep != "pipelined" or self._round is None:
+            return
+        step, ref = self._step, self.reward_ref
+        try:
+            self._on_round(ray.get(self._round))
+        except RayActorError:
+            self._on_round(retry(lambda: self.labeling.round.remote(step, ref), self.attempts))
+        try:
+            fit = ray.get(self._fit)
+        except RayActorError:  # the trainer died, or the round it waited for did
+            fit = retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts)
+        self._round = self._fit = None
         if fit is not None:
             self._on_fit(fit)
 
@@ -159,6 +191,7 @@ class PreferenceProcess:
         flight finishes, and one last fit takes every label stored after it, so the run's
         saved reward model (``reward_model.pt``, the MLflow model) has seen every label.
         Returns the labels stored."""
+        self.join()
         if self._round is not None:
             try:
                 self.labels = int(ray.get(self._round)["asked"])

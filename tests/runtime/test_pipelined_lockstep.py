@@ -6,7 +6,8 @@ relative speed differs between the runs).
 
 Why ``reward_model.epochs_per_fit=60``: a fit then takes about as long as a learner update,
 so in the asynchronous loop which model an update reads depends on the machine's timing; the
-same test with ``runtime.lockstep=false`` fails ("the runs asked for different labels").
+same test with ``runtime.lockstep=false`` fails ("the runs asked for different labels",
+twice in two tries). At 4096 or 6144 steps the asynchronous runs still matched; hence 8192.
 """
 
 import subprocess

@@ -65,9 +65,7 @@ class PreferenceProcess:
             self._wait_for_people(progress)
         while ray.get(self.labeling.round.remote(0, None))["new"] > 0:
             pass
-        fit = ray.get(self.trainer.fit_round.remote(schedule.pretrain_epochs or None))
-        if fit is not None:
-            self._on_fit(fit)
+        self._on_fit(ray.get(self.trainer.fit_round.remote(schedule.pretrain_epochs or None)))
         self.labels = retry(lambda: self.labeling.asked.remote(), self.attempts)
 
     def _wait_for_people(self, progress: ProgressFn) -> None:
@@ -107,12 +105,8 @@ class PreferenceProcess:
         if self._round is None:
             self._round = self.labeling.round.remote(global_step, self.reward_ref)
         if finished(self._fit):
-            try:
-                fit = ray.get(self._fit)
-                if fit is not None:
-                    self._on_fit(fit)
-            except RayActorError:
-                pass
+            with contextlib.suppress(RayActorError):  # restarted: the next fit is issued below
+                self._on_fit(ray.get(self._fit))
             self._fit = None
         if self._fit is None:
             self._fit = self.trainer.fit_round.remote()
@@ -121,9 +115,7 @@ class PreferenceProcess:
         """``runtime.lockstep``: one labelling round, then one fit, each waited for."""
         ref = self.reward_ref
         self._on_round(retry(lambda: self.labeling.round.remote(global_step, ref), self.attempts))
-        fit = retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts)
-        if fit is not None:
-            self._on_fit(fit)
+        self._on_fit(retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts))
 
     def _start_pipelined(self, global_step: int) -> None:
         """``runtime.lockstep=pipelined``: this round, then a fit on its labels (Ray starts
@@ -149,14 +141,16 @@ class PreferenceProcess:
         except RayActorError:  # the trainer died, or the round it waited for did
             fit = retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts)
         self._round = self._fit = None
-        if fit is not None:
-            self._on_fit(fit)
+        self._on_fit(fit)
 
     def _on_round(self, out: dict[str, float]) -> None:
         self.labels = int(out["asked"])
         self._metrics |= {k: v for k, v in out.items() if k.startswith(("query/", "human/"))}
 
-    def _on_fit(self, fit: dict[str, Any]) -> None:
+    def _on_fit(self, fit: dict[str, Any] | None) -> None:
+        """Take a fit's result (None: no new labels, nothing changed)."""
+        if fit is None:
+            return
         self.reward_ref = ray.put(fit["state"])
         self.version = fit["state"]["version"]
         self._label_time[self.version] = fit["newest_label_time"]
@@ -200,11 +194,7 @@ class PreferenceProcess:
             self._round = None
         if self._fit is not None:
             with contextlib.suppress(RayActorError):  # restarted: the last fit below covers it
-                fit = ray.get(self._fit)
-                if fit is not None:
-                    self._on_fit(fit)
+                self._on_fit(ray.get(self._fit))
             self._fit = None
-        fit = retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts)
-        if fit is not None:
-            self._on_fit(fit)
+        self._on_fit(retry(lambda: self.trainer.fit_round.remote(wait=False), self.attempts))
         return self.labels

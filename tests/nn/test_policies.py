@@ -1,5 +1,7 @@
 """Policy construction from spaces, the numpy acting twin, and the CNN policy."""
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -79,3 +81,42 @@ def test_cnn_policy_shapes_and_separate_trunks():
     separate = build_policy(PolicyConfig(cnn_shared_trunk=False), FRAMES, DISCRETE)
     policy_ids = {id(p) for p in separate.policy_parameters()}
     assert policy_ids.isdisjoint(id(p) for p in separate.value_parameters())
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_one_trunk_pass_gives_the_two_heads_their_own_values_and_gradients(shared):
+    """PPO's loss reads both heads through ``distribution_and_value``; with a shared trunk
+    that runs the trunk once. Its logits, values and the loss gradient must equal those of
+    the two separate calls."""
+    torch.manual_seed(0)
+    policy = build_policy(PolicyConfig(cnn_shared_trunk=shared), FRAMES, DISCRETE)
+    obs = torch.randint(0, 255, (16, 4, 84, 84), dtype=torch.uint8)
+    actions = torch.randint(0, 4, (16,))
+
+    def grads(loss: torch.Tensor) -> list[torch.Tensor]:
+        policy.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in policy.parameters() if p.grad is not None]
+
+    dist, value = policy.distribution_and_value(obs)
+    one = grads((dist.log_prob(actions) * value).mean() + value.pow(2).mean())
+    logits_one, value_one = dist.logits.detach(), value.detach()
+    dist, value = policy.distribution(obs), policy.value(obs)
+    two = grads((dist.log_prob(actions) * value).mean() + value.pow(2).mean())
+    torch.testing.assert_close(logits_one, dist.logits.detach())
+    torch.testing.assert_close(value_one, value.detach())
+    assert len(one) == len(two) == len(list(policy.parameters()))
+    for g1, g2 in zip(one, two, strict=True):
+        torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-6)
+
+
+def test_the_cnn_trunk_runs_channels_last_and_keeps_its_values():
+    """The Nature trunk keeps NHWC weights (faster CPU convolutions); its output must equal
+    the same weights' output in the default NCHW layout, to float rounding."""
+    torch.manual_seed(0)
+    policy = build_policy(PolicyConfig(), FRAMES, DISCRETE)
+    assert policy.trunk.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    obs = torch.randint(0, 255, (8, 4, 84, 84), dtype=torch.uint8)
+    nchw = copy.deepcopy(policy.trunk.net).to(memory_format=torch.contiguous_format)
+    assert not nchw[0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(policy.trunk(obs), nchw(obs.float() / 255.0), rtol=1e-4, atol=1e-5)

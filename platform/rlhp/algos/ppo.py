@@ -20,7 +20,7 @@ def ppo_loss(
     policy: ActorCritic, mb: Batch, cfg: PPOConfig
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 9 on one minibatch; also returns detached diagnostics."""
-    dist = policy.distribution(mb.obs)
+    dist, V = policy.distribution_and_value(mb.obs)  # one trunk pass when heads share it
     logp = dist.log_prob(mb.actions)
     log_ratio = logp - mb.logp_old
     ratio = log_ratio.exp()
@@ -32,7 +32,6 @@ def ppo_loss(
         -A_hat * ratio, -A_hat * ratio.clamp(1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef)
     ).mean()  # -L^CLIP, eq. 7
 
-    V = policy.value(mb.obs)
     if cfg.clip_value_loss:
         V_clipped = mb.values_old + (V - mb.values_old).clamp(-cfg.clip_coef, cfg.clip_coef)
         value_loss = 0.5 * torch.max((V - mb.returns) ** 2, (V_clipped - mb.returns) ** 2).mean()

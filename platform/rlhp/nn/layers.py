@@ -53,6 +53,19 @@ class NatureCNN(nn.Module):
             nn.ReLU(),
         )
         self.features = features
+        # NHWC weights and inputs: oneDNN's CPU convolutions run a training step about 1.4x
+        # faster in this layout (benchmarks/README.md, "Pong's update"); the values agree
+        # with NCHW's to float rounding.
+        self.net.to(memory_format=torch.channels_last)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.net(frames.float() / 255.0)
+        return self.net(nhwc_pixels(frames))
+
+
+def nhwc_pixels(frames: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] uint8 frames -> float32 in [0, 1], laid out channels-last (NHWC).
+
+    One conversion into a new tensor, then an in-place scaling: half the time of
+    ``(frames.float() / 255).contiguous(channels_last)``, with equal values."""
+    x = frames.to(dtype=torch.float32, memory_format=torch.channels_last, copy=True)
+    return x.div_(255.0)

@@ -1,7 +1,7 @@
 """Actor-critic networks: MLP Gaussian / categorical for state vectors, Nature CNN for Atari.
 
 Every policy exposes the same small interface, which PPO, TRPO and the rollout loop use:
-``distribution(obs)``, ``value(obs)``, ``act(obs)``, and the split of its parameters into
+``distribution(obs)``, ``value(obs)``, ``distribution_and_value(obs)``, ``act(obs)``, and the split of its parameters into
 ``policy_parameters()`` and ``value_parameters()`` (TRPO steps them separately).
 """
 
@@ -39,6 +39,11 @@ class ActorCritic(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def value_parameters(self) -> list[nn.Parameter]: ...
+
+    def distribution_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
+        """Both heads on one batch (PPO's loss, eq. 9, needs both); a policy whose heads share
+        a trunk overrides it to run the trunk once."""
+        return self.distribution(obs), self.value(obs)
 
     @torch.no_grad()
     def act(
@@ -125,16 +130,19 @@ class CNNCategoricalPolicy(ActorCritic):
         trunk = self.trunk if self.value_trunk is None else self.value_trunk
         return self.critic(trunk(obs)).squeeze(-1)
 
+    def distribution_and_value(self, obs: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
+        if not self.shared:
+            return super().distribution_and_value(obs)
+        hidden = self.trunk(obs)  # one trunk pass (forward and backward) for both heads
+        return Categorical(self.actor(hidden)), self.critic(hidden).squeeze(-1)
+
     @torch.no_grad()
     def act(
         self, obs: torch.Tensor, deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not self.shared:
-            return super().act(obs, deterministic)
-        hidden = self.trunk(obs)  # one trunk pass for both heads
-        dist = Categorical(self.actor(hidden))
+        dist, value = self.distribution_and_value(obs)
         action = dist.mode() if deterministic else dist.sample()
-        return action, dist.log_prob(action), self.critic(hidden).squeeze(-1)
+        return action, dist.log_prob(action), value
 
     def policy_parameters(self) -> list[nn.Parameter]:
         return [*self.trunk.parameters(), *self.actor.parameters()]

@@ -45,13 +45,18 @@ class RlhpActorCritic(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
 
     def _dist_inputs(self, obs: torch.Tensor, net: ActorCritic | None = None) -> torch.Tensor:
         net = self.net if net is None else net
-        dist = net.distribution(obs)
-        if isinstance(net, MLPGaussianPolicy):
-            return torch.cat([dist.mean, dist.log_std], dim=-1)  # TorchDiagGaussian's layout
-        return dist.logits
+        return _dist_params(net, net.distribution(obs))
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return {Columns.ACTION_DIST_INPUTS: self._dist_inputs(batch[Columns.OBS])}
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Both heads in one call: PPO's and APPO's losses ask ``compute_values`` for the
+        same batch's values right after, passing ``EMBEDDINGS``; here those are the values
+        themselves, so a CNN trunk shared by both heads runs once per minibatch."""
+        net = self.net
+        dist, values = net.distribution_and_value(batch[Columns.OBS])
+        return {Columns.ACTION_DIST_INPUTS: _dist_params(net, dist), Columns.EMBEDDINGS: values}
 
     # -- APPO's target network (TargetNetworkAPI) ----------------------------------------
     def make_target_networks(self) -> None:
@@ -65,6 +70,8 @@ class RlhpActorCritic(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
         return {TARGET_NETWORK_ACTION_DIST_INPUTS: self._dist_inputs(obs, self._target_net)}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        if embeddings is not None:  # the values _forward_train computed on this batch
+            return embeddings
         return self.net.value(batch[Columns.OBS])
 
     def get_inference_action_dist_cls(self) -> type:
@@ -91,3 +98,10 @@ class RlhpActorCritic(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
     def policy_state(self) -> dict[str, torch.Tensor]:
         """The rlhp policy state (what ``rlhp eval`` and the rollout workers load)."""
         return {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+
+
+def _dist_params(net: ActorCritic, dist: Any) -> torch.Tensor:
+    """RLlib's action-distribution inputs for one of ``net``'s distributions."""
+    if isinstance(net, MLPGaussianPolicy):
+        return torch.cat([dist.mean, dist.log_std], dim=-1)  # TorchDiagGaussian's layout
+    return dist.logits

@@ -41,7 +41,28 @@ def test_train_then_eval(tmp_path):
     proc = rlhp("eval", run.info.run_id, "--episodes", "2", "--video-steps", "20", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 episodes of Pendulum-v1: true return" in proc.stdout
+    out = proc.stdout
     assert (tmp_path / "rlhp_runs" / run.info.run_id / "report" / "eval-cli.mp4").exists()
+
+    # in a changed environment: 50-step episodes return far less than 200-step ones
+    proc = rlhp(
+        "eval", run.info.run_id, "--episodes", "2", "--video-steps", "20",
+        "--set", "env.episode_steps=50", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 episodes of Pendulum-v1 (env.episode_steps=50): true return" in proc.stdout
+    short = float(proc.stdout.split("true return ")[1].split()[0])
+    full = float(out.split("true return ")[1].split()[0])
+    assert short > full / 2, (short, full)  # returns are negative: a quarter of the steps
+
+
+def test_eval_changes_only_the_environment(tmp_path):
+    proc = rlhp("eval", "any-run", "--set", "learner.algo=ppo", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "rlhp: error: --set learner.algo=ppo: eval changes only the environment (env.*), "
+        "e.g. --set env.fixed_length_episodes=false to play whole games"
+    )
 
 
 def test_eval_of_unknown_run_is_one_line(tmp_path):

@@ -190,21 +190,32 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import yaml
 
     from rlhp.checkpoints import RUN_CHECKPOINT, RunCheckpoint
-    from rlhp.config import validate_config
+    from rlhp.config import apply_override, validate_config
     from rlhp.errors import ConfigError
     from rlhp.runtime import report
 
+    for override in args.overrides:
+        if not override.strip().startswith("env."):
+            raise ConfigError(
+                f"--set {override}: eval changes only the environment (env.*), e.g. "
+                "--set env.fixed_length_episodes=false to play whole games"
+            )
     run_dir = Path(args.runs_dir) / args.run_id
     checkpoint = RunCheckpoint.load(run_dir)  # weights only: a crafted file runs no code
     if checkpoint is None:
         raise ConfigError(
             f"RUN_ID: no checkpoint at {run_dir / RUN_CHECKPOINT}; check the id and --runs-dir"
         )
-    cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    data = yaml.safe_load((run_dir / "config.yaml").read_text())
+    for override in args.overrides:
+        apply_override(data, override)
+    cfg = validate_config(data)
     policy = report.load_policy(cfg, checkpoint.policy)
     returns = report.evaluate(cfg, policy, args.episodes)
+    changed = f" ({', '.join(args.overrides)})" if args.overrides else ""
     print(
-        f"rlhp: {args.episodes} episodes of {cfg.env.id}: true return {np.mean(returns):.1f} ± {np.std(returns):.1f}"
+        f"rlhp: {args.episodes} episodes of {cfg.env.id}{changed}: true return "
+        f"{np.mean(returns):.1f} ± {np.std(returns):.1f}"
     )
     clip = report.video(cfg, policy, run_dir / "report" / "eval-cli.mp4", steps=args.video_steps)
     print(f"rlhp: video {clip}" if isinstance(clip, Path) else f"rlhp: {clip}")
@@ -269,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--video-steps", type=int, default=300, help="length of the video (agent steps)"
     )
     ev.add_argument("--runs-dir", default="rlhp_runs")
+    add_overrides_argument(
+        ev,
+        help="evaluate in a changed environment, e.g. --set env.fixed_length_episodes=false "
+        "(Atari: whole games, not the run's fixed-length episodes); env.* only, repeatable",
+    )
     ev.set_defaults(func=_cmd_eval)
     label = sub.add_parser(
         "label", help="serve the labelling web app for a running human-feedback run"

@@ -64,7 +64,8 @@ def before_policy(policy: ActorCritic) -> ActorCritic:
     """A copy of ``policy`` that runs as the code before: two trunk passes, NCHW."""
     old = copy.deepcopy(policy)
     old.trunk.forward = _nchw_pixels_forward(old.trunk.net)  # type: ignore[union-attr]
-    old.distribution_and_value = lambda obs: (old.distribution(obs), old.value(obs))  # type: ignore[method-assign]
+    two_passes = lambda obs: (old.distribution(obs), old.value(obs))  # noqa: E731
+    old.distribution_and_value = two_passes  # type: ignore[method-assign]
     return old
 
 
@@ -165,20 +166,16 @@ def main() -> None:
         )
     med = {k: statistics.median(v) for k, v in times.items()}
     print(
-        f"\nmedians of {args.repeats} interleaved repeats ({cores} threads for PPO, 1 for the reward model):"
+        f"\nmedians of {args.repeats} interleaved repeats ({cores} threads for PPO, 1 for r_hat):"
     )
     print("| row | rlhp (s) | before (s) | speed-up |")
     print("| --- | ---: | ---: | ---: |")
-    print(
-        f"| PPO update, 1,024 steps | {med['ppo']:.2f} | {med['ppo_before']:.2f} | {med['ppo_before'] / med['ppo']:.2f}x |"
-    )
-    print(
-        f"| reward epoch, {N} pairs | {med['epoch']:.2f} | {med['epoch_before']:.2f} | {med['epoch_before'] / med['epoch']:.2f}x |"
-    )
-    per_pair = med["epoch"] / N
-    print(
-        f"\nreward model: {per_pair * 1000:.0f} ms per labelled pair per epoch (3 members, one thread)"
-    )
+    rows = {"PPO update, 1,024 steps": "ppo", f"reward epoch, {N} pairs": "epoch"}
+    for name, key in rows.items():
+        now, before = med[key], med[f"{key}_before"]
+        print(f"| {name} | {now:.2f} | {before:.2f} | {before / now:.2f}x |")
+    per_pair = med["epoch"] / N * 1000
+    print(f"\nreward model: {per_pair:.0f} ms per labelled pair per epoch (3 members, one thread)")
 
 
 if __name__ == "__main__":

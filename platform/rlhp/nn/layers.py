@@ -54,8 +54,8 @@ class NatureCNN(nn.Module):
         )
         self.features = features
         # NHWC weights and inputs: oneDNN's CPU convolutions run a training step about 1.4x
-        # faster in this layout (benchmarks/README.md, "Pong's update"); the values agree
-        # with NCHW's to float rounding.
+        # faster in this layout (benchmarks/README.md, "Atari's networks on the CPU"); the
+        # values agree with NCHW's to float rounding.
         self.net.to(memory_format=torch.channels_last)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """Actor-critic networks: MLP Gaussian / categorical for state vectors, Nature CNN for Atari.
 
 Every policy exposes the same small interface, which PPO, TRPO and the rollout loop use:
-``distribution(obs)``, ``value(obs)``, ``distribution_and_value(obs)``, ``act(obs)``, and the split of its parameters into
-``policy_parameters()`` and ``value_parameters()`` (TRPO steps them separately).
+``distribution(obs)``, ``value(obs)``, both at once (``distribution_and_value(obs)``),
+``act(obs)``, and the split of its parameters into ``policy_parameters()`` and
+``value_parameters()`` (TRPO steps them separately).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The CPU cost of Atari's two networks: one PPO update and one reward-model epoch, rlhp's
-code against its code before 2026-12-06 (issue "cluster-scale Atari", items 3 and 5: where
+code against its code before commit 1e42fd3 (issue "cluster-scale Atari", items 3 and 5: where
 a Pong run's time goes on this 2-core machine).
 
 Rows, each timed on the same weights and data, ``--repeats`` times interleaved (medians):
@@ -55,7 +55,7 @@ PPO = PPOConfig(
 
 
 def _nchw_pixels_forward(net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The forward of a trunk before 2026-12-06: NCHW, ``float() / 255``."""
+    """The forward of a trunk before 1e42fd3: NCHW, ``float() / 255``."""
     net.to(memory_format=torch.contiguous_format)
     return lambda frames: net(frames.float() / 255.0)
 

@@ -220,6 +220,20 @@ def test_discrete_actions_are_one_hot_and_cnn_reads_frames() -> None:
         RewardEnsemble(SPEC, RewardModelConfig(network="cnn"))
 
 
+def test_atari_preset_reward_reads_frames_alone() -> None:
+    """A.2's r_hat is a function of the frame stack: with the action beside it, Pong's r_hat
+    learned a per-action bonus that PPO collapsed onto (benchmarks/README.md, Pong)."""
+    from rlhp.config import load_config
+
+    cfg = load_config("atari_synthetic").reward_model
+    assert not cfg.use_actions
+    spec = InputSpec(obs_shape=(4, 84, 84), action_shape=(), n_actions=6)
+    ensemble = RewardEnsemble(spec, cfg.model_copy(update={"ensemble_size": 1}))
+    obs = np.random.default_rng(0).integers(0, 256, size=(2, 3, 4, 84, 84), dtype=np.uint8)
+    members = [ensemble.member_rewards(obs, np.full((2, 3), a)) for a in range(6)]
+    assert all(torch.equal(members[0], m) for m in members[1:])
+
+
 def test_fit_refuses_empty_data() -> None:
     ensemble = RewardEnsemble(SPEC)
     empty = PreferenceData(

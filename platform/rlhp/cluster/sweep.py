@@ -363,28 +363,20 @@ def placement(cfg: RunConfig, resources: TrialResources) -> list[dict[str, float
 
 def placement_tags(run: Any) -> dict[str, str]:
     """MLflow tags that show where a trial's actors run: the trial's placement group, its
-    bundles, and whether every actor of the run was placed in it."""
-    import ray
-    from ray.exceptions import RayActorError
+    bundles, and whether every actor of the run (RLlib's EnvRunners included) was placed in
+    it. The run asked its actors when it built them (``PreferenceRun.placement_groups``): a
+    question now would wait behind a busy actor, e.g. a reward-model fit, for minutes."""
     from ray.util.placement_group import get_current_placement_group
 
     pg = get_current_placement_group()
-    actors = [a for a in run.actors.all() if a is not run.actors.feedback]
     mine = pg.id.hex() if pg is not None else None
-    try:
-        groups = ray.get(
-            [a.__ray_call__.remote(lambda _: ray.get_runtime_context().get_placement_group_id())
-             for a in actors]
-        )  # fmt: skip
-        if run.rllib is not None:  # learner.backend=rllib: the Algorithm's EnvRunners too
-            groups += run.rllib.env_runner_placement_groups()
-        inside = f"{sum(g == mine for g in groups)}/{len(groups)}"
-    except RayActorError:  # an actor is being restarted: a diagnostic, never a failure
-        inside = "unknown"
+    feedback = run.actors.feedback
+    skip = {feedback._actor_id.hex()} if feedback is not None else set()
+    groups = [g for actor, g in run.placement_groups.items() if actor not in skip]
     return {
         "rlhp.placement_group": str(mine),
         "rlhp.placement_group.bundles": json.dumps(pg.bundle_specs if pg else None),
-        "rlhp.actors_in_placement_group": inside,
+        "rlhp.actors_in_placement_group": f"{sum(g == mine for g in groups)}/{len(groups)}",
     }
 
 

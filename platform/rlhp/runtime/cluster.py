@@ -34,6 +34,19 @@ def connect(address: str | None) -> None:
         ) from None
 
 
+def _placement_group_id(_actor: Any) -> str | None:
+    return ray.get_runtime_context().get_placement_group_id()
+
+
+def placement_groups_of(actors: list[Any]) -> dict[str, str | None]:
+    """Actor id (hex) -> the placement group it runs in (None: none), asked of each actor.
+
+    Ask while the actors are idle, right after they are built: an actor runs one task at a
+    time, so the question waits behind whatever it is doing (a reward-model fit: minutes)."""
+    groups = ray.get([a.__ray_call__.remote(_placement_group_id) for a in actors])
+    return {a._actor_id.hex(): g for a, g in zip(actors, groups, strict=True)}
+
+
 def _gpu_bundle_of_current_group() -> tuple[Any, int] | None:
     """(placement group, bundle index) of a GPU bundle in the placement group this process
     runs in (a Tune trial's), or None when there is no such group or it has no GPU."""

@@ -33,7 +33,7 @@ from rlhp.feedback_app.links import announcement, tokens_path
 from rlhp.preference.networks import InputSpec
 from rlhp.runtime.builder import RunActors, RunLayout, build_actors, shutdown_actors
 from rlhp.runtime.calls import retry
-from rlhp.runtime.cluster import connect
+from rlhp.runtime.cluster import connect, placement_groups_of
 from rlhp.runtime.events import Notice, Progress, ProgressFn, ignore
 from rlhp.runtime.metrics import IterationMetrics
 from rlhp.runtime.phases import PhaseClock
@@ -128,6 +128,9 @@ class PreferenceRun:
         self.spec = InputSpec.from_spaces(self.obs_space, self.act_space)
         self.actors: RunActors | None = None  # built by run()
         self.rllib: Any = None  # learner.backend=rllib: rlhp.rllib_backend.RLlibPolicy
+        # actor id -> placement group, asked when the actors are built (rlhp sweep's tags);
+        # "env_runner/<i>": RLlib's remote EnvRunners
+        self.placement_groups: dict[str, str | None] = {}
         self.prefs: PreferenceProcess | None = None
         self.iteration, self.global_step, self.wall_s = 0, 0, 0.0
         self.last_checkpoint: RunCheckpoint | None = None
@@ -260,13 +263,15 @@ class PreferenceRun:
         )
         with self.clock.phase("actors"):
             self.actors = actors = build_actors(layout)
-            ray.get([a.__ray_ready__.remote() for a in actors.all()])
+            self.placement_groups = placement_groups_of(actors.all())  # also: each is ready
             if cfg.learner.backend == "rllib":
                 from rlhp.rllib_backend.process import RLlibPolicy
 
                 self.rllib = RLlibPolicy(cfg, self.run_id, self.segment_length, actors.buffer)
                 nodes = ",".join(sorted(set(self.rllib.env_runner_nodes())))
                 self.tracker.set_tags({"rlhp.env_runner_nodes": nodes})  # where sampling runs
+                runners = self.rllib.env_runner_placement_groups()
+                self.placement_groups |= {f"env_runner/{i}": g for i, g in enumerate(runners)}
         self.workers, self.learner, self.trainer = actors.workers, actors.learner, actors.trainer
         self.attempts = cfg.runtime.max_actor_restarts
         if self.preferences:

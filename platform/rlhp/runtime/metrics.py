@@ -14,16 +14,22 @@ from rlhp.algos.rollout import Rollout
 
 
 class IterationMetrics:
-    """Keeps the last ``window`` finished training episodes' true returns."""
+    """Keeps the last ``window`` finished training episodes' true returns.
+
+    ``true_episode_return`` is their mean: smooth, but late where episodes are long (on
+    Atari's fixed 2,000-step episodes with 8 envs, 100 episodes are 200k steps of play), and
+    a resumed run starts its window afresh. ``true_episode_return/latest`` is the mean of the
+    episodes that ended in this iteration alone: logged only when some did, never late."""
 
     def __init__(self, steps_per_iteration: int, window: int = 100) -> None:
         self.steps_per_iteration = steps_per_iteration
         self.recent: deque[float] = deque(maxlen=window)
+        self.latest: list[float] = []  # episodes finished in the rollouts added last
         self._mean: float | None = None  # set_mean: a backend that keeps its own window
 
     def add(self, rollouts: Sequence[Rollout]) -> None:
-        for r in rollouts:
-            self.recent.extend(r.episode_returns)
+        self.latest = [float(g) for r in rollouts for g in r.episode_returns]
+        self.recent.extend(self.latest)
 
     def set_mean(self, mean: float) -> None:
         """The backend's own mean over its last ``window`` episodes (RLlib's)."""
@@ -39,8 +45,13 @@ class IterationMetrics:
         """The learner's metrics of ``update`` and the driver's, for an iteration begun at
         ``started_at`` (time.time())."""
         learner = update["metrics"]
-        return dict(learner) | {
-            "true_episode_return": self.mean_recent_return,
-            "env_steps_per_s": self.steps_per_iteration / (time.time() - started_at),
-            "learner_updates_per_s": 1.0 / max(learner["learner_update_s"], 1e-9),
-        }
+        latest = {"true_episode_return/latest": float(np.mean(self.latest))} if self.latest else {}
+        return (
+            dict(learner)
+            | latest
+            | {
+                "true_episode_return": self.mean_recent_return,
+                "env_steps_per_s": self.steps_per_iteration / (time.time() - started_at),
+                "learner_updates_per_s": 1.0 / max(learner["learner_update_s"], 1e-9),
+            }
+        )

@@ -1,0 +1,31 @@
+"""The driver's training-return metrics: the 100-episode mean, and the unlagged mean of the
+episodes that ended in the iteration (Pong's 100-episode window spans 200k steps)."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from rlhp.runtime.metrics import IterationMetrics
+
+
+def rollout(*returns: float) -> SimpleNamespace:
+    return SimpleNamespace(episode_returns=list(returns))
+
+
+def logged(metrics: IterationMetrics) -> dict[str, float]:
+    return metrics.of({"metrics": {"learner_update_s": 1.0}}, started_at=0.0)
+
+
+def test_latest_is_the_iterations_own_episodes_and_the_window_lags():
+    metrics = IterationMetrics(steps_per_iteration=1024, window=4)
+    metrics.add([rollout(-21.0, -21.0), rollout(-21.0)])
+    first = logged(metrics)
+    assert first["true_episode_return/latest"] == pytest.approx(-21.0)
+    metrics.add([rollout(), rollout()])  # no episode ended: no latest, the window stays
+    quiet = logged(metrics)
+    assert "true_episode_return/latest" not in quiet
+    assert quiet["true_episode_return"] == pytest.approx(-21.0)
+    metrics.add([rollout(-5.0), rollout(-7.0)])
+    now = logged(metrics)
+    assert now["true_episode_return/latest"] == pytest.approx(-6.0)  # this iteration's
+    assert now["true_episode_return"] == pytest.approx((-21.0 - 5.0 - 7.0 - 21.0) / 4)

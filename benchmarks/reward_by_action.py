@@ -19,7 +19,6 @@ every step once with each action substituted for the one taken, and prints:
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -61,18 +60,16 @@ def main() -> None:
         mean = f"{r_hat[mask].mean():.3f}" if mask.any() else "n/a"
         print(f"mean r_hat at steps with true reward {name}: {mean} ({int(mask.sum())} steps)")
 
-    versions = [s.policy_version for s in store.get(ids)]
-    width = max(1, -(-(max(versions) + 1) // 8))  # eight bins of policy versions
-    taken_by_version: dict[int, list[np.ndarray]] = defaultdict(list)
-    for start in range(0, len(ids), 200):
-        for s in store.get(ids[start : start + 200]):
-            taken_by_version[s.policy_version // width].append(s.actions)
+    every = store.get(ids)  # one read of the labelled segments (memory-mapped)
+    versions = np.array([s.policy_version for s in every])
+    actions = np.stack([s.actions for s in every])
+    width = max(1, -(-(versions.max() + 1) // 8))  # eight bins of policy versions
     print("policy versions: labelled segments, share of each action taken")
-    for b in sorted(taken_by_version):
-        acts = np.concatenate(taken_by_version[b])
-        share = np.bincount(acts, minlength=n_actions) / acts.size
-        lo, hi = b * width, b * width + width - 1
-        print(f"  {lo}-{hi}: {len(taken_by_version[b])}, {np.round(share, 2)}")
+    for b in range(versions.max() // width + 1):
+        m = versions // width == b
+        if m.any():
+            share = np.bincount(actions[m].ravel(), minlength=n_actions) / actions[m].size
+            print(f"  {b * width}-{b * width + width - 1}: {int(m.sum())}, {np.round(share, 2)}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,21 @@ def test_unknown_env_id_is_named():
         OnPolicyTrainer(load_config(None, ["env.id=Hoper-v5"]))
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("env=ALE/Pong-v5", "env: is a group of settings, not one value (got 'ALE/Pong-v5'); "
+         "set its fields one by one, e.g. env.id=ALE/Pong-v5"),
+        ("learner=ppo", "learner: is a group of settings, not one value (got 'ppo'); "
+         "set its fields one by one, e.g. learner.FIELD=VALUE"),
+    ],
+)  # fmt: skip
+def test_a_group_given_one_value_names_its_fields(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert str(err.value).startswith(message)
+
+
 def test_bad_override_syntax():
     with pytest.raises(ConfigError, match="expected key=value"):
         apply_override({}, "learner.algo")

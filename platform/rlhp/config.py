@@ -204,6 +204,13 @@ def _format_validation_error(err: ValidationError) -> str:
             names_its_field = re.match(r"[a-z_]+(\.[a-z_0-9]+)+: ", msg) is not None
             own = field == "config" or msg.startswith(f"{field}.")  # e.g. learner: learner.algo
             parts.append(msg if names_its_field and own else f"{field}: {msg}")
+        elif e["type"] == "model_type":  # a group of settings given one value
+            got = e.get("input")
+            fix = f"env.id={got}" if field == "env" else f"{field}.FIELD=VALUE"
+            parts.append(
+                f"{field}: is a group of settings, not one value (got {got!r}); set its "
+                f"fields one by one, e.g. {fix} (`rlhp config` lists them)"
+            )
         else:
             parts.append(f"{field}: {e['msg']} (got {e.get('input')!r})")
     return "; ".join(parts)

@@ -204,7 +204,7 @@ def _format_validation_error(err: ValidationError) -> str:
             names_its_field = re.match(r"[a-z_]+(\.[a-z_0-9]+)+: ", msg) is not None
             own = field == "config" or msg.startswith(f"{field}.")  # e.g. learner: learner.algo
             parts.append(msg if names_its_field and own else f"{field}: {msg}")
-        elif e["type"] == "model_type":  # a group of settings given one value
+        elif e["type"] == "model_type" and e["loc"]:  # a group of settings given one value
             got = e.get("input")
             fix = f"env.id={got}" if field == "env" else f"{field}.FIELD=VALUE"
             parts.append(

@@ -20,6 +20,7 @@ from rlhp.preference import (
     RewardModelConfig,
 )
 from rlhp.preference.dataset import is_validation
+from rlhp.preference.metrics import untrained_warning
 
 SPEC = InputSpec((4,), (2,))
 
@@ -232,6 +233,58 @@ def test_atari_preset_reward_reads_frames_alone() -> None:
     obs = np.random.default_rng(0).integers(0, 256, size=(2, 3, 4, 84, 84), dtype=np.uint8)
     members = [ensemble.member_rewards(obs, np.full((2, 3), a)) for a in range(6)]
     assert all(torch.equal(members[0], m) for m in members[1:])
+
+
+def test_a_reward_model_that_learned_nothing_is_flagged(make_segments, make_oracle_pairs) -> None:
+    """A fit that leaves r_hat saying 0.5 to every pair (loss ln 2) gets a warning naming
+    the settings to change; a fit that learned gets none (benchmarks/README.md, Pong)."""
+    data = PreferenceData.from_pairs(*make_oracle_pairs(make_segments(200, seed=3)))
+    stuck = RewardEnsemble(SPEC, RewardModelConfig(seed=0, learning_rate=1e-9, l2_init=0.0))
+    loss = stuck.fit(data, epochs=1).metrics()["reward_model/train_loss"]
+    warning = untrained_warning({"reward_model/train_loss": loss})
+    assert warning is not None and "has not learned from its labels" in warning
+    assert "label_schedule.pretrain_epochs" in warning and "reward_model.dropout" in warning
+    learned = RewardEnsemble(SPEC, RewardModelConfig(seed=0)).fit(data, epochs=20).metrics()
+    assert learned["reward_model/train_loss"] < 0.6
+    assert untrained_warning(learned) is None
+    assert untrained_warning({}) is None  # a fit without a training loss: nothing to say
+
+
+def _ball_clips(rng: np.random.Generator, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pong-like frame stacks: a grey court and a 2x2 ball; a step's reward is 1 when the
+    ball is in the right-hand strip (where Pong's points are lost), else 0."""
+    obs = np.full((n, length, 4, 84, 84), 87, np.uint8)
+    x = rng.integers(10, 80, size=(n, length))
+    y = rng.integers(14, 74, size=(n, length))
+    for i, t in np.ndindex(n, length):
+        obs[i, t, :, y[i, t] : y[i, t] + 2, x[i, t] : x[i, t] + 2] = 236
+    return obs, (x >= 70).sum(1).astype(np.float64)
+
+
+@pytest.mark.parametrize(("dropout", "learns"), [(None, True), (0.5, False)])
+def test_atari_preset_reward_learns_a_two_pixel_cue(dropout, learns) -> None:
+    """The preset's r_hat fits labels that depend on a 2x2 ball within 8 epochs; with
+    dropout 0.5 after every layer (the preset before 2026-12-06) its loss has not left
+    ln 2 by then, which is what happened on Pong (benchmarks/README.md). Batch size 16
+    instead of 64 only so that 122 training pairs give enough Adam steps for a fast test."""
+    from rlhp.config import load_config
+
+    rng = np.random.default_rng(0)
+    (o1, r1), (o2, r2) = _ball_clips(rng, 192, 4), _ball_clips(rng, 192, 4)
+    mu = np.where(r1 > r2, 1.0, np.where(r1 < r2, 0.0, 0.5))
+    no_actions = torch.zeros(192, 4, dtype=torch.long)
+    data = PreferenceData(
+        torch.as_tensor(o1), no_actions, torch.as_tensor(o2), no_actions,
+        torch.as_tensor(mu, dtype=torch.float32), [f"l{i}" for i in range(192)],
+        ["synthetic"] * 192, torch.as_tensor(r1), torch.as_tensor(r2),
+    )  # fmt: skip
+    cfg = load_config("atari_synthetic").reward_model
+    update = {"ensemble_size": 1, "batch_size": 16}
+    if dropout is not None:
+        update["dropout"] = dropout
+    ensemble = RewardEnsemble(InputSpec((4, 84, 84), (), 6), cfg.model_copy(update=update))
+    loss = ensemble.fit(data, epochs=8).metrics()["reward_model/train_loss"]
+    assert (loss < 0.5) is learns, loss
 
 
 def test_fit_refuses_empty_data() -> None:

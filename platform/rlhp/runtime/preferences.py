@@ -18,6 +18,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from rlhp.config import RunConfig
+from rlhp.preference.metrics import untrained_warning
 from rlhp.runtime.calls import finished, retry
 from rlhp.runtime.events import Notice, ProgressFn
 
@@ -65,7 +66,10 @@ class PreferenceProcess:
             self._wait_for_people(progress)
         while ray.get(self.labeling.round.remote(0, None))["new"] > 0:
             pass
-        self._on_fit(ray.get(self.trainer.fit_round.remote(schedule.pretrain_epochs or None)))
+        fit = ray.get(self.trainer.fit_round.remote(schedule.pretrain_epochs or None))
+        if fit is not None and (warning := untrained_warning(fit["metrics"])) is not None:
+            progress(Notice(warning))
+        self._on_fit(fit)
         self.labels = retry(lambda: self.labeling.asked.remote(), self.attempts)
 
     def _wait_for_people(self, progress: ProgressFn) -> None:

@@ -8,6 +8,7 @@ import pytest
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
 from rlhp.data.segment_store import SegmentStore
+from rlhp.runtime.events import Notice
 from rlhp.runtime.loop import PreferenceRun
 
 ROLLOUT_STEPS = 256  # the default preset's: one rollout is steps 0-255 of every sub-env
@@ -33,3 +34,28 @@ def test_initial_labels_come_from_extra_random_policy_rollouts(ray_cluster, isol
     assert len(labels) == 20 and len(segments) == len(named)
     assert {s["policy_version"] for s in segments} == {0}  # all from the random policy
     assert max(s["t_start"] for s in segments) >= ROLLOUT_STEPS  # beyond the first rollout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("learning_rate", "warned"), [(1e-9, 1), (None, 0)])
+def test_a_first_fit_that_learned_nothing_is_announced(
+    ray_cluster, isolated, learning_rate, warned
+):
+    """A pre-training fit that leaves r_hat at the loss of a constant model (a learning rate
+    of 1e-9) is announced before RL starts, with the settings to change (on Pong this went
+    unseen for hours, benchmarks/README.md); the default preset's fit is not."""
+    extra = [] if learning_rate is None else [f"reward_model.learning_rate={learning_rate}"]
+    cfg = load_config(
+        "default",
+        isolated(
+            "total_steps=1024",
+            "label_schedule.initial_labels=50",
+            "label_schedule.total_labels=50",
+            *extra,
+        ),
+    )
+    notices: list[str] = []
+    PreferenceRun(cfg).run(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
+    found = [m for m in notices if "has not learned from its labels" in m]
+    assert len(found) == warned, notices
+    assert all("reward_model.dropout" in m for m in found)

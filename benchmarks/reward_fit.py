@@ -47,7 +47,7 @@ def main() -> None:
         "--set", dest="overrides", action="append", default=[], metavar="reward_model.FIELD=VALUE"
     )
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()  # fmt: skip
+    args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = yaml.safe_load((args.run_dir / "config.yaml").read_text())
     for override in args.overrides:

@@ -92,23 +92,16 @@ def main() -> None:
     print("(ln 2 = 0.6931 is the loss of a model that says 0.5 to every pair)")
 
 
-@torch.no_grad()
 def _measure(e: RewardEnsemble, d: PreferenceData, val: np.ndarray) -> tuple[str, str, str]:
     """Per member: held-out accuracy on decided pairs, raw per-step std, corr with true R."""
-    e.members.eval()
-    acc, std, corr = [], [], []
+    r1, r2 = e.member_rewards(d.obs_1, d.act_1), e.member_rewards(d.obs_2, d.act_2)  # [K, N, L]
+    R1, R2 = r1.sum(-1), r2.sum(-1)
     decided = val[(d.mu[val] != 0.5).numpy()]
     true = torch.cat([d.true_return_1, d.true_return_2]).numpy()
-    for k in range(len(e.members)):
-        sides = []
-        for obs, act in ((d.obs_1, d.act_1), (d.obs_2, d.act_2)):
-            steps = [e._member_steps(k, o, a) for o, a in zip(obs, act, strict=True)]
-            sides.append(torch.stack(steps))  # [N, L]
-        R1, R2 = sides[0].sum(1), sides[1].sum(1)
-        acc.append(float(((R1[decided] > R2[decided]).float() == d.mu[decided]).float().mean()))
-        std.append(float(torch.cat(sides).std()))
-        corr.append(float(np.corrcoef(torch.cat([R1, R2]).numpy(), true)[0, 1]))
-    return tuple(" ".join(f"{v:.3g}" for v in x) for x in (acc, std, corr))  # type: ignore[return-value]
+    acc = ((R1[:, decided] > R2[:, decided]).float() == d.mu[decided]).float().mean(1)
+    std = torch.cat([r1, r2], dim=1).flatten(1).std(1)
+    corr = [np.corrcoef(torch.cat([a, b]).numpy(), true)[0, 1] for a, b in zip(R1, R2, strict=True)]
+    return tuple(" ".join(f"{float(v):.3g}" for v in x) for x in (acc, std, corr))  # type: ignore[return-value]
 
 
 if __name__ == "__main__":

@@ -48,19 +48,21 @@ def children(client: MlflowClient, parent: str) -> list[str]:
     return [r.info.run_id for r in runs]
 
 
-def binned(client: MlflowClient, run_id: str, key: str, width: int) -> dict[int, float]:
+def binned(history: list, width: int) -> dict[int, float]:
     """Bin start (env steps) -> mean of the metric's values logged in [start, start + width)."""
     groups: dict[int, list[float]] = defaultdict(list)
-    for m in client.get_metric_history(run_id, key):
+    for m in history:
         groups[(m.step // width) * width].append(m.value)
     return {start: float(np.mean(v)) for start, v in sorted(groups.items())}
 
 
-def table(client: MlflowClient, run_id: str, width: int) -> tuple[str, dict[int, float]]:
-    """A markdown table of the run's binned metrics, and its binned training return."""
-    cols = {key: binned(client, run_id, key, width) for key in COLUMNS}
+def table(client: MlflowClient, run_id: str, width: int) -> tuple[str, str, dict[int, float]]:
+    """The run's name, a markdown table of its binned metrics, and its binned training
+    return."""
+    histories = {key: client.get_metric_history(run_id, key) for key in COLUMNS}
+    cols = {key: binned(h, width) for key, h in histories.items()}
     starts = sorted({s for c in cols.values() for s in c})
-    last_step = max((m.step for m in client.get_metric_history(run_id, CURVE)), default=0)
+    last_step = max((m.step for m in histories[CURVE]), default=0)
     run = client.get_run(run_id)
     lines = [
         f"### {run.info.run_name} ({run_id}, {run.info.status}, last step {last_step:,})",
@@ -72,7 +74,7 @@ def table(client: MlflowClient, run_id: str, width: int) -> tuple[str, dict[int,
     for s in starts:
         cells = [f"{cols[key][s]:.2f}" if s in cols[key] else "-" for key in COLUMNS]
         lines.append(f"| {s // 1000}-{s // 1000 + k}k | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n", cols[CURVE]
+    return run.info.run_name, "\n".join(lines) + "\n", cols[CURVE]
 
 
 def figure(curves: dict[str, dict[int, float]], width: int, path: Path) -> Path:
@@ -115,9 +117,9 @@ def main() -> None:
         p.error("name run ids, or --parent RUN_ID for a sweep's trials")
     texts, curves = [], {}
     for rid in run_ids:
-        text, curve = table(client, rid, args.bin)
+        name, text, curve = table(client, rid, args.bin)
         texts.append(text)
-        curves[client.get_run(rid).info.run_name] = curve
+        curves[name] = curve
     report = "\n".join(texts)
     print(report)
     with tempfile.TemporaryDirectory() as tmp:

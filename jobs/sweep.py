@@ -5,7 +5,8 @@
 
 Each trial is a full rlhp run in its own placement group; MLflow gets a parent run with a
 child per trial, the summary table and the return-vs-labels plot. Exit status: 0 when every
-trial finished, 1 when one failed, 2 on bad input (one line naming the key).
+trial finished, 1 when one failed, 2 on bad input (one line naming the key), 130 when
+stopped with Ctrl-C (the same command continues it).
 """
 
 import sys

@@ -7,8 +7,10 @@ import csv
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,51 +112,116 @@ def test_unknown_spec_key_is_one_line(tmp_path):
     assert "label_schedule.total_labels" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def _start(args, cwd: Path, out: Path) -> subprocess.Popen:
+    """``rlhp ARGS`` in its own process group (a terminal's Ctrl-C reaches the whole group),
+    its output into ``out``."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    with out.open("w") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "rlhp.cli", *args], stdout=sink, stderr=subprocess.STDOUT,
+            cwd=cwd, env=env, start_new_session=True,
+        )  # fmt: skip
+
+
+def _wait_for(condition, proc, out: Path, timeout: float = 600):
+    """Poll ``condition`` every half second while ``proc`` runs; its output on failure."""
+    deadline = time.time() + timeout
+    while not (value := condition()):
+        assert proc.poll() is None, out.read_text()[-3000:]
+        assert time.time() < deadline, out.read_text()[-3000:]
+        time.sleep(0.5)
+    return value
+
+
 @pytest.mark.slow
-def test_stopped_sweep_resumes_without_redoing_finished_trials(tmp_path):
-    """The paper-table layout (RL + label budgets per task) and resume: a trial whose result
-    file is gone runs again; finished ones are kept; the parent run is the same."""
+def test_ctrl_c_stops_a_sweep_at_checkpoints_and_the_same_command_continues_it(tmp_path):
+    """The paper-table layout (RL + label budgets per task), stop and resume. A real Ctrl-C
+    (SIGINT to the command's process group, as a terminal sends it) inside the second trial:
+    that trial saves a checkpoint and its MLflow run ends KILLED, the third never starts,
+    rows say STOPPED, the parent ends KILLED, exit status 130. The same command then keeps
+    the finished trial, continues the stopped trial's own run from its checkpoint, runs the
+    third, and reopens the same parent run. Between the two, Ctrl-C twice stops at once: the
+    resumed run and the parent end KILLED, and the checkpoint stays the one saved above."""
+    from rlhp.checkpoints import RunCheckpoint
+
     spec = Path(__file__).with_name("sweep_resume.yaml")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     args = ("sweep", str(spec), "--address", "local", "--set", f"tracking.uri={uri}")
-    first = rlhp(*args, cwd=tmp_path)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert first.stdout.count("sweep: started ") == 3
     store = tmp_path / "rlhp_sweeps" / "resume-sweep"
-    results = {p.name for p in (store / "trials").glob("*[0-9a-z].json")} - {
-        p.name for p in (store / "trials").glob("*.started.json")
-    }
-    assert results == {"Pendulum-v1-seed0-rl.json", "Pendulum-v1-seed0-labels12.json",
-                       "Pendulum-v1-seed0-labels20.json"}  # fmt: skip
+    out = tmp_path / "first.txt"
+    first = _start(args, tmp_path, out)
+    try:
+        marker = store / "trials" / "Pendulum-v1-seed0-labels12.started.json"
+        run_id = _wait_for(lambda: marker.exists() and json.loads(marker.read_text())["run_id"],
+                           first, out)  # fmt: skip
+        client = MlflowClient(uri)  # the store exists: the parent run is in it
+        _wait_for(lambda: client.get_metric_history(run_id, "true_episode_return"), first, out)
+        os.killpg(first.pid, signal.SIGINT)
+        assert first.wait(timeout=300) == 130, out.read_text()[-3000:]
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    text = out.read_text()
+    assert "sweep: stopping: each running trial saves a checkpoint" in text
+    assert "sweep: Pendulum-v1-seed0-labels12 stopped at step " in text
+    assert "sweep: started Pendulum-v1-seed0-labels20" not in text
+    assert "rlhp: sweep stopped: 1/3 trials finished; the others continue with: rlhp sweep" in text
+    assert text.count("| STOPPED |") == 2 and text.count("| FINISHED |") == 1
+    stopped_at = RunCheckpoint.load(tmp_path / "rlhp_runs" / run_id)  # checkpoint_every: 100
+    assert stopped_at is not None and 1024 <= stopped_at.global_step < 8192
+    assert f"stopped at step {stopped_at.global_step:,}, checkpoint saved; run {run_id}" in text
+    assert client.get_run(run_id).info.status == "KILLED"
+    parent = (store / "parent_run_id").read_text()
+    assert client.get_run(parent).info.status == "KILLED"
+    assert not (store / "trials" / "Pendulum-v1-seed0-labels12.json").exists()
     kept = json.loads((store / "trials" / "Pendulum-v1-seed0-rl.json").read_text())
     assert kept["reward"] == "true_reward" and kept["labels"] == 0 and kept["curve"]
-    # as if the sweep had stopped inside this trial: its run continues from its checkpoint
-    stopped = json.loads((store / "trials" / "Pendulum-v1-seed0-labels20.json").read_text())
-    (store / "trials" / "Pendulum-v1-seed0-labels20.json").unlink()
+
+    # Ctrl-C twice: stop at once; the trial's run ends KILLED, its checkpoint is the one above
+    out = tmp_path / "at_once.txt"
+    at_once = _start(args, tmp_path, out)
+    try:
+        _wait_for(lambda: "sweep: started Pendulum-v1-seed0-labels12" in out.read_text(),
+                  at_once, out)  # fmt: skip
+        os.killpg(at_once.pid, signal.SIGINT)
+        _wait_for(lambda: "sweep: stopping" in out.read_text(), at_once, out)
+        os.killpg(at_once.pid, signal.SIGINT)
+        assert at_once.wait(timeout=300) == 130, out.read_text()[-3000:]
+    finally:
+        if at_once.poll() is None:
+            os.killpg(at_once.pid, signal.SIGKILL)
+    assert "rlhp: sweep stopped at once; its trials continue from their last periodic" in (
+        out.read_text()
+    )
+    assert client.get_run(run_id).info.status == "KILLED"
+    assert client.get_run(parent).info.status == "KILLED"
+    kept_checkpoint = RunCheckpoint.load(tmp_path / "rlhp_runs" / run_id)
+    assert kept_checkpoint.global_step == stopped_at.global_step
 
     second = rlhp(*args, cwd=tmp_path)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "resumed: 2 finished trials kept" in second.stdout
-    assert second.stdout.count("sweep: started ") == 1
-    assert "sweep: started Pendulum-v1-seed0-labels20" in second.stdout
+    assert "resumed: 1 finished trials kept" in second.stdout
+    assert second.stdout.count("sweep: started ") == 2
+    assert "rlhp: sweep done: 3/3 trials finished" in second.stdout
     assert json.loads((store / "trials" / "Pendulum-v1-seed0-rl.json").read_text()) == kept
-    parent = (store / "parent_run_id").read_text()
-    assert parent in first.stdout and parent in second.stdout
+    assert parent in text and parent in second.stdout
 
-    client = MlflowClient(uri)
     run = client.get_run(parent)
     assert run.info.status == "FINISHED"
     children = client.search_runs(
         [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'"
     )
     assert len(children) == 3  # the stopped trial continued its own run
-    again = json.loads((store / "trials" / "Pendulum-v1-seed0-labels20.json").read_text())
-    assert again["run_id"] == stopped["run_id"] and again["steps"] == stopped["steps"]
-    assert again["settings"]["label_schedule.total_labels"] == 20  # recorded for the check
+    again = json.loads((store / "trials" / "Pendulum-v1-seed0-labels12.json").read_text())
+    assert again["run_id"] == run_id and again["steps"] == 8192
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert min(step for step, _ in again["curve"]) < stopped_at.global_step  # not restarted
+    assert again["settings"]["label_schedule.total_labels"] == 12  # recorded for the check
     local = Path(client.download_artifacts(parent, "summary", str(tmp_path)))
     table = (local / "paper_table.md").read_text()
     assert "| task | steps | random | RL | 12 labels | 20 labels |" in table
-    assert "| Pendulum-v1 | 2,048 |" in table
+    assert "| Pendulum-v1 | 8,192 |" in table
     assert (local / "learning_curves.png").stat().st_size > 10_000
     assert any(k.startswith("normalized_ratio/Pendulum-v1/") for k in run.data.metrics)
 
@@ -162,7 +229,7 @@ def test_stopped_sweep_resumes_without_redoing_finished_trials(tmp_path):
     third = rlhp(*args, "--set", "total_steps=4096", cwd=tmp_path, timeout=120)
     assert third.returncode == 2, third.stdout[-3000:] + third.stderr[-3000:]
     assert third.stderr.startswith("rlhp: error: sweep resume-sweep: trial Pendulum-v1-seed0-")
-    assert "total_steps 2048 -> 4096" in third.stderr and "Traceback" not in third.stderr
+    assert "total_steps 8192 -> 4096" in third.stderr and "Traceback" not in third.stderr
     assert "sweep: started" not in third.stdout
 
 

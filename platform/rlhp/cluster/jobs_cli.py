@@ -9,6 +9,7 @@ Ray and MLflow are imported inside the commands, so ``rlhp --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from rlhp.overrides import add_overrides_argument
@@ -39,15 +40,31 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from rlhp.cluster.sweep import run_sweep
     from rlhp.cluster.sweep_report import summary_rows_markdown
 
-    result = run_sweep(
-        args.spec, args.overrides, args.address, say=lambda line: print(line, flush=True)
-    )
+    again = shlex.join(
+        ["rlhp", "sweep", args.spec, *(["--address", args.address] if args.address else []),
+         *(a for o in args.overrides for a in ("--set", o))]
+    )  # fmt: skip
+    try:
+        result = run_sweep(
+            args.spec, args.overrides, args.address, say=lambda line: print(line, flush=True)
+        )
+    except KeyboardInterrupt:  # the second Ctrl-C
+        print(
+            f"\nrlhp: sweep stopped at once; its trials continue from their last periodic "
+            f"checkpoints with: {again}",
+            flush=True,
+        )
+        return 130
     print(summary_rows_markdown(result.rows), end="")
     finished = sum(r.status == "FINISHED" for r in result.rows)
-    print(
-        f"rlhp: sweep done: {finished}/{len(result.rows)} trials finished; parent run "
-        f"{result.parent_run_id} (summary/ artifacts) in {result.tracking_uri}"
-    )
+    where = f"parent run {result.parent_run_id} (summary/ artifacts) in {result.tracking_uri}"
+    if result.stopped:
+        print(
+            f"rlhp: sweep stopped: {finished}/{len(result.rows)} trials finished; the others "
+            f"continue with: {again}; {where}"
+        )
+        return 130
+    print(f"rlhp: sweep done: {finished}/{len(result.rows)} trials finished; {where}")
     return 0 if result.ok else 1
 
 

@@ -10,7 +10,10 @@ run creates, so trials never share or steal each other's resources.
 
 Stop and resume: every finished trial writes its result file (``rlhp.cluster.sweep_store``);
 running the same spec again skips those, continues trials that had started from their run
-checkpoints, and reopens the same MLflow parent run.
+checkpoints, and reopens the same MLflow parent run. Ctrl-C asks every running trial to save
+a checkpoint at its next iteration and end (MLflow status KILLED, row STOPPED), starts no
+other trial, and ends the parent KILLED; a second Ctrl-C stops at once, and the trials then
+continue from their last periodic checkpoint.
 
 MLflow holds one parent run per sweep and a child run per trial (tag
 ``mlflow.parentRunId``, same experiment); the parent gets the spec, the summary tables and
@@ -20,13 +23,18 @@ the true reward as metrics.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import itertools
 import json
 import math
+import os
 import re
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -387,17 +395,29 @@ def run_trial(
     share: float,
     parent: str,
     storage: str,
+    stop: Any = None,
 ) -> None:
     """Tune trainable: one full rlhp run, a child of the sweep's MLflow run; its result file
     is written when it finishes. A trial that started before (a resumed sweep) continues
-    its run from the run's checkpoint."""
+    its run from the run's checkpoint.
+
+    ``stop``: the sweep's ``StopFlag`` actor, asked once an iteration: once it is set (the
+    user's Ctrl-C), the run saves a checkpoint and ends KILLED, and a trial not yet begun
+    does not begin; both report ``stopped`` and write no result file."""
+    import ray
     from ray import tune
 
     from rlhp.provenance import code_version
     from rlhp.runtime.events import Progress
     from rlhp.runtime.loop import PreferenceRun
 
+    def stop_asked() -> bool:
+        return stop is not None and bool(ray.get(stop.is_set.remote()))
+
     trial = Trial(**config["trial"])
+    if stop_asked():
+        tune.report({"stopped": True, "run_id": "", "global_step": 0, "done_run": False})
+        return
     store = SweepStore(storage, spec.name)  # absolute: Tune runs trials in their own dirs
     cfg = load_config(
         spec.preset,
@@ -428,8 +448,17 @@ def run_trial(
                     "done_run": False,
                 }
             )
+        if stop_asked():
+            raise KeyboardInterrupt  # as Ctrl-C in rlhp train: checkpoint, MLflow run KILLED
 
-    result = run.run(progress)
+    try:
+        result = run.run(progress)
+    except KeyboardInterrupt:
+        checkpoint = run.last_checkpoint  # none when stopped before its first iteration
+        tune.report({"stopped": True, "run_id": run.run_id, "done_run": False,
+                     "global_step": checkpoint.global_step if checkpoint else 0,
+                     "checkpoint": checkpoint is not None})  # fmt: skip
+        return
     curve = run.tracker.client.get_metric_history(run.run_id, "true_episode_return")
     store.finish(
         TrialResult(
@@ -471,29 +500,111 @@ class SweepResult:
     parent_run_id: str
     rows: list[TrialResult]
     tracking_uri: str
+    stopped: bool = False  # Ctrl-C: the unfinished trials continue when the sweep runs again
 
     @property
     def ok(self) -> bool:
         return all(r.status == "FINISHED" for r in self.rows)
 
 
-def _progress_callback(total: int, already: int, say: Callable[[str], None]) -> Any:
+def _stop_flag() -> Any:
+    """A Ray actor the trials ask, once an iteration, whether the user stopped the sweep;
+    an actor rather than a file, so that trials on other nodes see it too."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class StopFlag:
+        def __init__(self) -> None:
+            self.stopped = False
+
+        def set(self) -> None:
+            self.stopped = True
+
+        def is_set(self) -> bool:
+            return self.stopped
+
+    return StopFlag.remote()
+
+
+@dataclass
+class _CtrlC:
+    """Whether the user pressed Ctrl-C while Tune ran (plain data: Tune pickles callbacks)."""
+
+    pressed: bool = False
+
+
+@contextmanager
+def _ctrl_c_stops_trials(asked: _CtrlC) -> Iterator[None]:
+    """While Tune runs: the first Ctrl-C sets ``asked`` (the progress callback passes it on
+    to the trials, which checkpoint and end); the second raises KeyboardInterrupt at once.
+
+    Tune's own SIGINT handling is off meanwhile: it ends each trial's actor right after
+    asking it to stop, before a run can save its state. Ray's processes block SIGINT, so a
+    terminal's Ctrl-C reaches this process only. Outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if asked.pressed:
+            raise KeyboardInterrupt
+        asked.pressed = True
+
+    key = "TUNE_DISABLE_SIGINT_HANDLER"
+    before_env, before_handler = os.environ.get(key), signal.signal(signal.SIGINT, on_sigint)
+    os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before_handler)
+        if before_env is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before_env
+
+
+def _progress_callback(
+    total: int, already: int, say: Callable[[str], None], asked: _CtrlC, flag: Any
+) -> Any:
     from ray import tune
 
     class Progress(tune.Callback):
-        """One line per trial start, end or failure."""
+        """One line per trial start, end, stop or failure; passes a Ctrl-C on to the trials."""
 
         def __init__(self) -> None:
             self.done = already
+            self.told = False
+
+        def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+            if asked.pressed and not self.told:
+                self.told = True
+                flag.set.remote()
+                say(
+                    "sweep: stopping: each running trial saves a checkpoint at its next "
+                    "iteration and ends, no other trial starts; the same command continues "
+                    "them. Ctrl-C again to stop at once (trials then continue from their last "
+                    "periodic checkpoint)."
+                )
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            say(f"sweep: started {Trial(**trial.config['trial']).name}")
+            if not asked.pressed:
+                say(f"sweep: started {Trial(**trial.config['trial']).name}")
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self.done += 1
             m = trial.last_result or {}
+            name = Trial(**trial.config["trial"]).name
+            if m.get("stopped"):
+                if m.get("checkpoint"):
+                    say(
+                        f"sweep: {name} stopped at step {m.get('global_step', 0):,}, "
+                        f"checkpoint saved; run {m['run_id']}"
+                    )
+                elif m.get("run_id"):
+                    say(f"sweep: {name} stopped before its first iteration; it starts anew")
+                return
+            self.done += 1
             say(
-                f"sweep: [{self.done}/{total}] {Trial(**trial.config['trial']).name}: "
+                f"sweep: [{self.done}/{total}] {name}: "
                 f"true return {m.get('final_true_return', float('nan')):.1f}, "
                 f"eval {m.get('eval_return', float('nan')):.1f}, run {m.get('run_id', '?')}"
             )
@@ -601,17 +712,24 @@ def _summarize(
     configs: dict[Trial, RunConfig],
     client: Any,
     parent: str,
+    stopped: dict[str, dict[str, Any]] | None = None,
 ) -> list[TrialResult]:
-    """Tables and figures from the result files of this spec's trials, into the parent."""
+    """Tables and figures from the result files of this spec's trials, into the parent.
+
+    ``stopped``: trial name -> its last report, for the trials a Ctrl-C stopped (or kept
+    from starting): their rows say STOPPED, with the run and step they reached; any other
+    trial without a result file says FAILED."""
     from rlhp.cluster import sweep_report as report
 
     finished = store.finished()
+    stopped = stopped or {}
     rows: list[TrialResult] = []
     for trial, cfg in configs.items():
         if trial.name in finished:
             rows.append(finished[trial.name])
         else:
             preferences = not trial.true_reward
+            last = stopped.get(trial.name)
             rows.append(
                 TrialResult.unfinished(
                     trial.name,
@@ -621,6 +739,9 @@ def _summarize(
                     cfg.runtime.reward,
                     cfg.label_schedule.total_labels if preferences else 0,
                     cfg.query.strategy if preferences else "",
+                    status="FAILED" if last is None else "STOPPED",
+                    run_id=str((last or {}).get("run_id", "")),
+                    steps=int((last or {}).get("global_step", 0)),
                 )
             )
     done = [r for r in rows if r.status == "FINISHED"]
@@ -682,11 +803,14 @@ def run_sweep(
     )
     t0 = time.time()
     status = "FAILED"
+    asked = _CtrlC()
+    stopped: dict[str, dict[str, Any]] = {}  # trial name -> its last report
     try:
         if todo:
             from ray import tune
 
             connect(address or base.runtime.ray_address)
+            flag = _stop_flag()
             trainable = tune.with_resources(
                 tune.with_parameters(
                     run_trial,
@@ -695,6 +819,7 @@ def run_sweep(
                     share=share,
                     parent=parent,
                     storage=str(store.root.parent),
+                    stop=flag,
                 ),
                 tune.PlacementGroupFactory(bundles, strategy="PACK"),
             )
@@ -709,17 +834,38 @@ def run_sweep(
                     name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
                     storage_path=str(store.root),
                     verbose=0,
-                    callbacks=[_progress_callback(len(configs), len(configs) - len(todo), say)],
+                    callbacks=[
+                        _progress_callback(len(configs), len(configs) - len(todo), say, asked, flag)
+                    ],
                 ),
             )
-            tuner.fit()
-        rows = _summarize(spec, store, configs, client, parent)
+            with _ctrl_c_stops_trials(asked):
+                grid = tuner.fit()
+            for trial_result in grid:
+                last = trial_result.metrics or {}
+                if trial_result.error is None and last.get("stopped"):
+                    stopped[Trial(**trial_result.config["trial"]).name] = last
+        rows = _summarize(spec, store, configs, client, parent, stopped)
         client.log_metric(parent, "sweep_wall_s", time.time() - t0)
-        result = SweepResult(parent, rows, base.tracking.uri)
-        status = "FINISHED" if result.ok else "FAILED"
+        result = SweepResult(parent, rows, base.tracking.uri, stopped=bool(stopped))
+        status = "FINISHED" if result.ok else "KILLED" if stopped else "FAILED"
         return result
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the second Ctrl-C: the trials end with this process
         status = "KILLED"
+        _end_killed(client, store, [t.name for t in todo])
         raise
     finally:
         client.set_terminated(parent, status=status)
+
+
+def _end_killed(client: Any, store: SweepStore, names: list[str]) -> None:
+    """End the MLflow runs of these trials that started and are still RUNNING as KILLED:
+    their processes end with the sweep's, which leaves no run to do it."""
+    finished = store.finished()
+    for name in names:
+        run_id = store.started_run_id(name)
+        if name in finished or run_id is None:
+            continue
+        with contextlib.suppress(Exception):  # a run of another store: nothing to mend
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, status="KILLED")

@@ -44,7 +44,7 @@ class TrialResult:
     code_version: str
     wall_s: float
     curve: list[tuple[int, float]] = field(default_factory=list)  # (env step, true return)
-    status: str = "FINISHED"
+    status: str = "FINISHED"  # or FAILED, or STOPPED (Ctrl-C; the same command continues it)
     # the trial's learning settings (``rlhp.cluster.sweep.learning_settings``), so that a
     # resumed sweep can refuse to keep a result made with other settings; {} in results
     # written before 2026-12-06
@@ -53,12 +53,13 @@ class TrialResult:
     @classmethod
     def unfinished(
         cls, trial: str, env: str, seed: int, variant: str, reward: str, labels: int,
-        query_strategy: str,
+        query_strategy: str, status: str = "FAILED", run_id: str = "", steps: int = 0,
     ) -> TrialResult:  # fmt: skip
-        """The row of a trial without a result file (it failed or never ran)."""
+        """The row of a trial without a result file: FAILED (it failed or never ran) or
+        STOPPED (a Ctrl-C stopped it at ``steps``, or kept it from starting)."""
         nan = float("nan")
-        return cls(trial, env, seed, variant, reward, labels, query_strategy, 0, nan, nan, 0,
-                   run_id="", code_version="", wall_s=0.0, status="FAILED")  # fmt: skip
+        return cls(trial, env, seed, variant, reward, labels, query_strategy, 0, nan, nan,
+                   steps, run_id=run_id, code_version="", wall_s=0.0, status=status)  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrialResult:

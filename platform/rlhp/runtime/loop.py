@@ -140,15 +140,16 @@ class PreferenceRun:
     def run(self, progress: ProgressFn = ignore) -> RunResult:
         """Build the actors, run to ``total_steps``, report; Ctrl-C checkpoints and re-raises.
 
-        The MLflow run ends FINISHED, KILLED (interrupted) or FAILED, and this run's actors
-        are killed in every case.
+        The MLflow run ends FINISHED, KILLED (interrupted: KeyboardInterrupt, or SystemExit
+        as Ray Tune stops a trial's thread) or FAILED, and this run's actors are killed in
+        every case.
         """
         status = "FAILED"
         try:
             result = self._run(progress)
             status = "FINISHED"
             return result
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             status = "KILLED"
             raise
         except ConfigError as err:  # raised in an actor: the user's error, without Ray's frame
@@ -240,7 +241,7 @@ class PreferenceRun:
                 labels = prefs.settle() if prefs is not None else 0
             if prefs is not None:  # the last fit's metrics: the saved reward model's
                 self.tracker.log_metrics(prefs.metrics(-1), step=self.global_step)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             self._checkpoint()
             raise
         with clock.phase("checkpoints"):

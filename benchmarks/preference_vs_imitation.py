@@ -30,6 +30,8 @@ The machine is shared: the load average before each run is recorded with it.
     python benchmarks/preference_vs_imitation.py                     # seed 0, 125k steps
     python benchmarks/preference_vs_imitation.py --seeds 0 1 2
     python benchmarks/preference_vs_imitation.py --steps 10000       # a quick check
+    python benchmarks/preference_vs_imitation.py --seeds 0 1 2 --only rlhp \
+        --set runtime.lockstep=true                                  # one rlhp mode alone
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -92,10 +95,12 @@ def ensure_venv(venv: Path) -> Path:
     return python
 
 
-def run_rlhp(seed: int, steps: int, labels: int, eval_episodes: int) -> dict:
+def run_rlhp(
+    seed: int, steps: int, labels: int, eval_episodes: int, overrides: list[str] | None = None
+) -> dict:
     """One ``rlhp train`` process as a user runs it (its own local Ray, a new MLflow store in
     a temporary directory), timed from its start to its exit; the figures are read back
-    from its MLflow run."""
+    from its MLflow run. ``overrides``: further ``--set KEY=VALUE`` of the rlhp side."""
     from mlflow import MlflowClient
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -112,6 +117,7 @@ def run_rlhp(seed: int, steps: int, labels: int, eval_episodes: int) -> dict:
             "--set", f"runtime.runs_dir={tmp}/runs",
             "--set", f"runtime.eval_episodes={eval_episodes}",
             "--set", f"seed={seed}",
+            *(a for o in overrides or [] for a in ("--set", o)),
         ]  # fmt: skip
         t0 = time.time()
         with log.open("w") as out:
@@ -190,6 +196,10 @@ def main() -> None:
     )  # fmt: skip
     p.add_argument("--only", choices=["rlhp", "imitation"], help="run one side only")
     p.add_argument("--venv", type=Path, default=VENV, help="the imitation virtual environment")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="a config override of the rlhp side (repeatable), e.g. runtime.lockstep=true",
+    )  # fmt: skip
     args = p.parse_args()
 
     if os.environ.get("RAY_ADDRESS") or Path("/tmp/ray/ray_current_cluster").exists():
@@ -201,7 +211,9 @@ def main() -> None:
     for seed in args.seeds:
         if args.only != "imitation":
             print(f"\n=== rlhp, seed {seed}, {args.steps} steps, {args.labels} labels", flush=True)
-            rows["rlhp"].append(run_rlhp(seed, args.steps, args.labels, args.eval_episodes))
+            rows["rlhp"].append(
+                run_rlhp(seed, args.steps, args.labels, args.eval_episodes, args.overrides)
+            )
             print(json.dumps(rows["rlhp"][-1]), flush=True)
             write_json(out, args, rows, complete=False)
         if python is not None:
@@ -240,6 +252,8 @@ def summarize(rows: dict[str, list[dict]]) -> dict:
 def _json_path(args: argparse.Namespace) -> Path:
     seeds = "-".join(str(s) for s in args.seeds)
     suffix = f"_{args.only}" if args.only else ""
+    for override in args.overrides:  # e.g. _runtime.lockstep-true
+        suffix += "_" + re.sub(r"[^\w.-]", "-", override)
     return RESULTS / f"preference_vs_imitation_steps{args.steps}_seeds{seeds}{suffix}.json"
 
 

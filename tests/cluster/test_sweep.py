@@ -1,7 +1,8 @@
 """``rlhp sweep``: a real Ray Tune grid of 2 envs x 2 seeds of short rlhp runs on a fresh
 local Ray, one env's trials on each learner backend; MLflow holds one parent run with four
-child runs and the summary artifacts. And a spec with an unknown key stops with one line
-naming it."""
+child runs and the summary artifacts. A spec with an unknown key stops with one line
+naming it. Ctrl-C (a real SIGINT) stops a sweep at checkpoints, and the same command
+continues it."""
 
 import csv
 import json

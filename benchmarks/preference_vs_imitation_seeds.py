@@ -8,6 +8,10 @@ interval of median(rlhp) - median(imitation) (10,000 resamples of the seeds, fix
 
     python benchmarks/preference_vs_imitation_seeds.py \
         benchmarks/results/preference_vs_imitation_steps125000_seeds0-1-2-3-4-5-6-7-8-9.json
+
+``--rlhp-from OTHER.json`` takes the rlhp rows from another result file (an ``--only rlhp``
+run of another mode, e.g. ``--set runtime.lockstep=true``) and sets them against the
+imitation rows of the first.
 """
 
 from __future__ import annotations
@@ -39,13 +43,19 @@ def bootstrap_median_difference(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("result", type=Path, help="a preference_vs_imitation.py result file")
-    data = json.loads(p.parse_args().result.read_text())
-    rlhp = {r["seed"]: r for r in data["runs"]["rlhp"]}
+    p.add_argument("--rlhp-from", type=Path, help="take the rlhp rows from this result file")
+    args = p.parse_args()
+    data = json.loads(args.result.read_text())
+    rlhp_data = json.loads(args.rlhp_from.read_text()) if args.rlhp_from else data
+    rlhp = {r["seed"]: r for r in rlhp_data["runs"]["rlhp"]}
     peer = {r["seed"]: r for r in data["runs"]["imitation"]}
     seeds = sorted(set(rlhp) & set(peer))
-    git = data["git"]
-    print(f"{len(seeds)} seeds, complete: {data['complete']}, code {git['commit'][:7]}, "
-          f"dirty files: {git['dirty_files'] or 'none'}\n")  # fmt: skip
+    for name, d in (("rlhp", rlhp_data), ("imitation", data)):
+        git = d["git"]
+        print(f"{name}: {len(seeds)} seeds, complete: {d['complete']}, code "
+              f"{git['commit'][:7]}, dirty files: {git['dirty_files'] or 'none'}, rlhp "
+              f"overrides: {d['args'].get('overrides') or 'none'}")  # fmt: skip
+    print()
     print("| seed | rlhp s | imitation s | ratio | rlhp return | imitation return | difference |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in seeds:

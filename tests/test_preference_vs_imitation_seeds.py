@@ -18,6 +18,7 @@ def test_seeds_side_by_side_with_medians_and_a_paired_bootstrap(tmp_path):
     result = {
         "complete": True,
         "git": {"commit": "abcdef0123", "dirty_files": []},
+        "args": {"overrides": []},
         "runs": {  # rlhp: 10 better on every seed, three times as fast
             "rlhp": [_row(s, 50.0 + s, r + 10.0) for s, r in imitation.items()],
             "imitation": [_row(s, 3 * (50.0 + s), r) for s, r in imitation.items()],
@@ -30,7 +31,9 @@ def test_seeds_side_by_side_with_medians_and_a_paired_bootstrap(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == "4 seeds, complete: True, code abcdef0, dirty files: none"
+    assert lines[0] == (
+        "rlhp: 4 seeds, complete: True, code abcdef0, dirty files: none, rlhp overrides: none"
+    )
     assert "| 1 | 51.0 | 153.0 | 3.00 | -490.0 | -500.0 | +10.0 |" in lines
     # seeds 0-2: medians 51 s / 153 s, returns -190 / -200
     assert (
@@ -43,3 +46,22 @@ def test_seeds_side_by_side_with_medians_and_a_paired_bootstrap(tmp_path):
     assert lines[-1] == (
         "- median(rlhp) - median(imitation), seed bootstrap 95 % interval: [10.0, 10.0]"
     )
+
+    # another mode's rlhp rows against the same imitation rows: 20 worse on every seed
+    other = {
+        "complete": True,
+        "git": {"commit": "1234567890", "dirty_files": []},
+        "args": {"overrides": ["runtime.lockstep=true"]},
+        "runs": {"rlhp": [_row(s, 60.0, r - 20.0) for s, r in imitation.items()], "imitation": []},
+    }
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), str(path), "--rlhp-from", str(tmp_path / "other.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("rlhp: 4 seeds, complete: True, code 1234567, ")
+    assert lines[0].endswith("rlhp overrides: ['runtime.lockstep=true']")
+    assert "| 1 | 60.0 | 153.0 | 2.55 | -520.0 | -500.0 | -20.0 |" in lines
+    assert lines[-1].endswith("interval: [-20.0, -20.0]")

@@ -500,11 +500,15 @@ class SweepResult:
     parent_run_id: str
     rows: list[TrialResult]
     tracking_uri: str
-    stopped: bool = False  # Ctrl-C: the unfinished trials continue when the sweep runs again
 
     @property
     def ok(self) -> bool:
         return all(r.status == "FINISHED" for r in self.rows)
+
+    @property
+    def stopped(self) -> bool:
+        """Ctrl-C: the unfinished trials continue when the sweep runs again."""
+        return any(r.status == "STOPPED" for r in self.rows)
 
 
 def _stop_flag() -> Any:
@@ -729,7 +733,7 @@ def _summarize(
             rows.append(finished[trial.name])
         else:
             preferences = not trial.true_reward
-            last = stopped.get(trial.name)
+            last = stopped.get(trial.name, {})
             rows.append(
                 TrialResult.unfinished(
                     trial.name,
@@ -739,9 +743,9 @@ def _summarize(
                     cfg.runtime.reward,
                     cfg.label_schedule.total_labels if preferences else 0,
                     cfg.query.strategy if preferences else "",
-                    status="FAILED" if last is None else "STOPPED",
-                    run_id=str((last or {}).get("run_id", "")),
-                    steps=int((last or {}).get("global_step", 0)),
+                    status="STOPPED" if trial.name in stopped else "FAILED",
+                    run_id=str(last.get("run_id", "")),
+                    steps=int(last.get("global_step", 0)),
                 )
             )
     done = [r for r in rows if r.status == "FINISHED"]
@@ -847,7 +851,7 @@ def run_sweep(
                     stopped[Trial(**trial_result.config["trial"]).name] = last
         rows = _summarize(spec, store, configs, client, parent, stopped)
         client.log_metric(parent, "sweep_wall_s", time.time() - t0)
-        result = SweepResult(parent, rows, base.tracking.uri, stopped=bool(stopped))
+        result = SweepResult(parent, rows, base.tracking.uri)
         status = "FINISHED" if result.ok else "KILLED" if stopped else "FAILED"
         return result
     except KeyboardInterrupt:  # the second Ctrl-C: the trials end with this process

@@ -128,6 +128,16 @@ def test_version_counts_every_change(make_segments, make_oracle_pairs) -> None:
         ensemble.train_step(data, [np.arange(4)])
 
 
+def test_fit_tells_each_epoch_as_it_ends(make_segments, make_oracle_pairs) -> None:
+    """``on_epoch``: (epochs done, epochs) after every epoch, once each, in order (the
+    progress of a long pre-training, ``rlhp.runtime.preferences``)."""
+    pairs, prefs = make_oracle_pairs(make_segments(40, seed=3))
+    data = PreferenceData.from_pairs(pairs, prefs)
+    told: list[tuple[int, int]] = []
+    report = RewardEnsemble(SPEC).fit(data, epochs=4, on_epoch=lambda *e: told.append(e))
+    assert told == [(1, 4), (2, 4), (3, 4), (4, 4)] and len(report.history) == 4
+
+
 def test_state_dict_round_trip(tmp_path, make_segments, make_oracle_pairs) -> None:
     segments = make_segments(60, seed=4)
     pairs, prefs = make_oracle_pairs(segments)

@@ -42,6 +42,11 @@ def test_pretraining_on_noisy_labels_helps_a_small_clean_set(make_segments) -> N
     report = pretrain_then_finetune(
         pretrained, cheap, clean, pretrain_epochs=10, finetune_epochs=20
     )
+    told: list[tuple[int, int]] = []
+    pretrain_then_finetune(
+        RewardEnsemble(SPEC, cfg), cheap, clean, 2, 3, on_epoch=lambda *e: told.append(e)
+    )
+    assert told == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]  # both phases, one count
     acc_scratch = scratch.evaluate(test)["accuracy"]
     acc_pretrained = pretrained.evaluate(test)["accuracy"]
     assert report.finetune.version > report.pretrain.version

@@ -8,6 +8,7 @@ import pytest
 from rlhp.config import load_config
 from rlhp.data.label_store import read_labels
 from rlhp.data.segment_store import SegmentStore
+from rlhp.runtime import preferences
 from rlhp.runtime.events import Notice
 from rlhp.runtime.loop import PreferenceRun
 
@@ -59,3 +60,42 @@ def test_a_first_fit_that_learned_nothing_is_announced(
     found = [m for m in notices if "has not learned from its labels" in m]
     assert len(found) == warned, notices
     assert all("reward_model.dropout" in m for m in found)
+
+
+@pytest.mark.slow
+def test_a_long_pre_training_is_announced_epoch_by_epoch(ray_cluster, isolated, monkeypatch):
+    """The first fit (A.2's pre-training) is told as it goes, every tenth of its epochs with
+    the time left, then its result, before RL starts: on Atari it is minutes to hours of a
+    bar at step 0 otherwise. The driver asks the trainer mid-fit (its ``status`` thread);
+    polled every 50 ms here so that a fit of a second is long."""
+    monkeypatch.setattr(preferences, "FIT_POLL_S", 0.05)
+    cfg = load_config(
+        "default",
+        isolated(
+            "total_steps=1024",
+            "label_schedule.initial_labels=50",
+            "label_schedule.total_labels=50",
+            "label_schedule.initial_segments_per_label=2",
+            "label_schedule.pretrain_epochs=200",
+        ),
+    )
+    notices: list[str] = []
+    PreferenceRun(cfg).run(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
+    assert notices[0].startswith("initial labels: collecting 100 random-policy segments")
+    start = notices.index("pre-training the reward model on 50 labels: 200 epochs")
+    epochs = [int(m.split("epoch ")[1].split("/")[0]) for m in notices if ": epoch " in m]
+    tenths = [e * 10 // 200 for e in epochs]  # one line per tenth of the epochs, at most
+    assert len(epochs) >= 2 and tenths == sorted(set(tenths)) and epochs[-1] <= 200, notices
+    assert all("left" in m for m in notices if ": epoch " in m)
+    done = [i for i, m in enumerate(notices) if m.startswith("reward model pre-trained in")]
+    assert len(done) == 1 and done[0] > start and "held-out accuracy" in notices[done[0]]
+
+
+def test_durations_read_as_a_person_reads_them() -> None:
+    assert [preferences.duration(s) for s in (4.4, 59.6, 580, 3600, 11_100)] == [
+        "4 s",
+        "1 min 0 s",
+        "9 min 40 s",
+        "1 h 00 min",
+        "3 h 05 min",
+    ]

@@ -51,6 +51,7 @@ class RewardTrainer:
         self.checkpoint = Path(checkpoint)
         self.labels_fitted = 0
         self.newest_label_time = 0.0
+        self.progress = (0, 0)  # (epochs done, epochs) of the fit running now (fit_progress)
         saved = RewardModelCheckpoint.load(self.checkpoint)  # never runs code from the file
         if saved is not None:
             self.ensemble.load_state_dict(saved.model)
@@ -104,6 +105,7 @@ class RewardTrainer:
                 reference.obs_1.shape[1],
             )
         else:
+            self.progress = (0, self.cfg.reward_model.epochs_per_fit if epochs is None else epochs)
             metrics = self._fit(data, epochs, (obs, actions))
             self.ensemble.set_reference(
                 torch.cat([reference.obs_1, reference.obs_2]).flatten(0, 1),
@@ -124,16 +126,28 @@ class RewardTrainer:
         2021); its metrics carry both phases (``reward_model/pretrain/...``)."""
         rm = self.cfg.reward_model
         if not rm.pretrain_from or self.ensemble.fits > 0:
-            return self.ensemble.fit(data, epochs=epochs, recent=recent).metrics()
+            return self.ensemble.fit(data, epochs, recent, on_epoch=self._on_epoch).metrics()
         source = pretraining_data(rm.pretrain_from)
         both = pretrain_then_finetune(
-            self.ensemble, source, data, rm.pretrain_from_epochs, epochs, rm.finetune_lr, recent
+            self.ensemble,
+            *(source, data, rm.pretrain_from_epochs, epochs, rm.finetune_lr, recent),
+            on_epoch=self._on_epoch,
         )
         phase = {
             k.replace("reward_model/", "reward_model/pretrain/", 1): v
             for k, v in both.pretrain.metrics().items()
         }
         return both.finetune.metrics() | phase | {"reward_model/pretrain/labels": len(source)}
+
+    def _on_epoch(self, done: int, epochs: int) -> None:
+        self.progress = (done, epochs)
+
+    @ray.method(concurrency_group="status")
+    def fit_progress(self) -> tuple[int, int]:
+        """(epochs done, epochs) of the fit running now, answered while it runs: this method
+        has its own thread (the ``status`` concurrency group); every other call waits its
+        turn on the actor's one default thread, in the order it was sent."""
+        return self.progress
 
     def state(self) -> dict[str, Any]:
         return self.ensemble.state_dict()

@@ -18,7 +18,7 @@ increments ``version``, which consumers compare to pull the newest weights.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,10 +335,12 @@ class RewardEnsemble:
         data: PreferenceData,
         epochs: int | None = None,
         recent: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None,
+        on_epoch: Callable[[int, int], None] | None = None,
     ) -> FitReport:
         """Train every member on its bootstrap sample for ``epochs`` (cfg.epochs_per_fit).
 
-        After each epoch each member's validation / training loss ratio steers its λ_k.
+        After each epoch each member's validation / training loss ratio steers its λ_k,
+        and ``on_epoch(epochs done, epochs)`` is told (a long pre-training's progress).
         Then the output normalization is refitted on ``recent`` = (obs, actions) steps, or,
         when None, on the steps of the labelled segments. Increments ``version`` once.
         """
@@ -356,7 +358,7 @@ class RewardEnsemble:
         B = self.cfg.batch_size
         with torch.random.fork_rng(devices=[]):  # dropout masks: seeded, global RNG untouched
             torch.manual_seed(self.cfg.seed * 1_000_003 + self.fits)
-            for _ in range(epochs):
+            for done in range(1, epochs + 1):
                 order = [rng.permutation(b) for rng, b in zip(rngs, boot, strict=True)]
                 for start in range(0, len(train_index), B):
                     self._step(data, [o[start : start + B] for o in order])
@@ -369,6 +371,8 @@ class RewardEnsemble:
                         self._adapt_l2(k, ratio)
                     epoch.append(MemberEpoch(train_loss, val_loss, ratio, self.l2[k]))
                 report.history.append(epoch)
+                if on_epoch is not None:
+                    on_epoch(done, epochs)
         self.fits += 1
         if self.cfg.output_normalization == "labelled":
             self.fit_normalization(*self._labelled_steps(data, spread=True))

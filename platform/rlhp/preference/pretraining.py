@@ -7,7 +7,7 @@ appendix A.2: pre-train on the initial labels for a number of epochs before RL s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,7 @@ def pretrain_then_finetune(
     finetune_epochs: int | None,
     finetune_lr: float | None = None,
     recent: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> PretrainReport:
     """Fit ``ensemble`` on ``pretrain_data``, then on ``finetune_data`` (Askell et al. 2021).
 
@@ -43,12 +44,22 @@ def pretrain_then_finetune(
     optionally a different learning rate; λ_k keeps adapting on the target's validation
     split. Returns both fit reports; ``finetune.val_*`` is measured on target labels.
     ``finetune_epochs=None``: the config's ``epochs_per_fit``; ``recent``: the on-policy
-    steps the output normalization is fitted on (``RewardEnsemble.fit``).
+    steps the output normalization is fitted on (``RewardEnsemble.fit``); ``on_epoch``: told
+    (epochs done, epochs) over both phases.
     """
-    pretrain = ensemble.fit(pretrain_data, epochs=pretrain_epochs)
+    if finetune_epochs is None:
+        finetune_epochs = ensemble.cfg.epochs_per_fit
+    total = pretrain_epochs + finetune_epochs
+
+    def tell(offset: int) -> Callable[[int, int], None] | None:
+        return None if on_epoch is None else lambda done, _: on_epoch(offset + done, total)
+
+    pretrain = ensemble.fit(pretrain_data, epochs=pretrain_epochs, on_epoch=tell(0))
     lr = finetune_lr if finetune_lr is not None else ensemble.cfg.learning_rate
     ensemble.optimizers = [torch.optim.Adam(m.parameters(), lr=lr) for m in ensemble.members]
-    finetune = ensemble.fit(finetune_data, epochs=finetune_epochs, recent=recent)
+    finetune = ensemble.fit(
+        finetune_data, epochs=finetune_epochs, recent=recent, on_epoch=tell(pretrain_epochs)
+    )
     return PretrainReport(pretrain, finetune)
 
 

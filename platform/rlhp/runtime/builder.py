@@ -120,7 +120,7 @@ def _build_preference_actors(
     run_dir, buffer = layout.run_dir, actors.buffer
     spec = InputSpec.from_spaces(layout.obs_space, layout.act_space)
     actors.trainer = (
-        ray.remote(RewardTrainer)
+        ray.remote(concurrency_groups={"status": 1})(RewardTrainer)
         .options(**({"num_cpus": 0} | gpu), **restarts)
         .remote(data, spec, str(run_dir / "labels"), buffer, str(run_dir / REWARD_MODEL))
     )

@@ -22,6 +22,18 @@ from rlhp.preference.metrics import untrained_warning
 from rlhp.runtime.calls import finished, retry
 from rlhp.runtime.events import Notice, ProgressFn
 
+FIT_POLL_S = 5.0  # how often the driver asks a pre-training fit how far it is
+
+
+def duration(seconds: float) -> str:
+    """'40 s', '9 min 40 s', '3 h 05 min': a wait as a person reads it."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
 
 class PreferenceProcess:
     """Labelling and reward fitting for one run (``labeling``, ``trainer``: actor handles;
@@ -60,17 +72,62 @@ class PreferenceProcess:
         labelling, this waits for them."""
         schedule = self.cfg.label_schedule
         want = math.ceil(schedule.initial_segments_per_label * schedule.initial_labels)
+        if (have := buffer_size()) < want:
+            progress(
+                Notice(
+                    f"initial labels: collecting {want:,} random-policy segments to "
+                    f"ask about (have {have:,})"
+                )
+            )
         while buffer_size() < want:
             sample_random()
         if self.feedback is not None:
             self._wait_for_people(progress)
         while ray.get(self.labeling.round.remote(0, None))["new"] > 0:
             pass
-        fit = ray.get(self.trainer.fit_round.remote(schedule.pretrain_epochs or None))
+        fit = self._pretrain(schedule.pretrain_epochs or None, progress)
         if fit is not None and (warning := untrained_warning(fit["metrics"])) is not None:
             progress(Notice(warning))
         self._on_fit(fit)
         self.labels = retry(lambda: self.labeling.asked.remote(), self.attempts)
+
+    def _pretrain(self, epochs: int | None, progress: ProgressFn) -> dict[str, Any] | None:
+        """The first fit (A.2's pre-training: ``label_schedule.pretrain_epochs``), waited
+        for. One that outlasts a poll is announced, then told every tenth of its epochs with
+        the time left at its pace so far: on Atari it takes minutes to hours before RL starts."""
+        fit = self.trainer.fit_round.remote(epochs)
+        labels = ray.get(self.labeling.asked.remote())
+        t0, shown, announced = time.time(), 0, False
+        while not ray.wait([fit], timeout=FIT_POLL_S)[0]:
+            done, total = ray.get(self.trainer.fit_progress.remote())
+            if total == 0:  # no epochs to count (the oracle diagnostic) or not begun
+                continue
+            if not announced:
+                progress(
+                    Notice(f"pre-training the reward model on {labels:,} labels: {total} epochs")
+                )
+                announced = True
+            if done > shown and (done * 10 // total > shown * 10 // total or done == total):
+                spent = time.time() - t0
+                left = spent / done * (total - done)
+                progress(
+                    Notice(
+                        f"pre-training the reward model on {labels:,} labels: epoch "
+                        f"{done}/{total}, {duration(spent)} so far, about "
+                        f"{duration(left)} left"
+                    )
+                )
+                shown = done
+        result = ray.get(fit)
+        if announced and result is not None:
+            accuracy = result["metrics"].get("reward_model/val_accuracy", float("nan"))
+            progress(
+                Notice(
+                    f"reward model pre-trained in {duration(time.time() - t0)}: "
+                    f"held-out accuracy {accuracy:.2f}; RL starts"
+                )
+            )
+        return result
 
     def _wait_for_people(self, progress: ProgressFn) -> None:
         target = self.cfg.label_schedule.initial_labels

@@ -87,6 +87,7 @@ def run_preset(preset: str, description: str, argv: list[str] | None = None) -> 
     from rlhp.errors import ConfigError
     from rlhp.runtime.loop import PreferenceRun
     from rlhp.runtime.phases import PhaseClock, process_start_time
+    from rlhp.runtime.termination import Terminated, stop_on_sigterm
     from rlhp.tracking.uri import redact_uri
 
     try:
@@ -99,10 +100,15 @@ def run_preset(preset: str, description: str, argv: list[str] | None = None) -> 
             f"{run.run_dir}",
             flush=True,
         )
-        result = run.run(progress_printer(cfg.total_steps))
+        with stop_on_sigterm():  # `ray job stop`: a checkpoint, the MLflow run KILLED
+            result = run.run(progress_printer(cfg.total_steps))
     except ConfigError as err:
         print(f"job: error: {err}", file=sys.stderr, flush=True)
         return 2
+    except Terminated as stop:
+        print(f"job: stopped (SIGTERM); checkpoint saved in {run.run_dir}; `rlhp train "
+              f"--resume {run.run_id}` continues it there", flush=True)  # fmt: skip
+        return stop.code
     print(
         f"job: done. run {result.run_id}: {result.global_step} steps, {result.labels} labels, "
         f"recent true return {result.mean_recent_return:.1f}, evaluation return "

@@ -15,8 +15,10 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 from mlflow import MlflowClient
 
 from rlhp.config import load_config
@@ -104,3 +106,64 @@ def test_the_ui_command_matches_the_store():
     assert ui_hint("http://user:pw@mlflow:5000") == (
         "open http://mlflow:5000 in a browser (the MLflow server's UI)"
     )
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_the_run_and_ends_it_killed(tmp_path):
+    """``kill``, ``ray job stop`` and a pod's deletion send SIGTERM: ``rlhp train`` then saves
+    a checkpoint where it is, ends the MLflow run KILLED, prints the resume command and exits
+    143, as Ctrl-C does (130). No periodic checkpoint here: the file is the stop's."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "SDL_"))}
+    env |= {"MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "rlhp.cli", "train"]
+    for s in [*TINY[1:], "total_steps=200000", "runtime.checkpoint_every=100000"]:
+        args += ["--set", s]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                            env=env)  # fmt: skip
+    bar = b""
+    while not re.search(rb"[1-9]\d*/200000 \[", bar):  # the progress bar past step 0
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, "rlhp train ended before its first iteration"
+        bar += chunk
+    proc.terminate()
+    out, _ = proc.communicate(timeout=300)
+    text = out.decode()
+    assert proc.returncode == 143, text
+    (run_id,) = re.findall(
+        r"rlhp: terminated \(SIGTERM\); checkpoint saved\. Resume with: rlhp train --resume (\w+)",
+        text,
+    )
+    assert MlflowClient(uri).get_run(run_id).info.status == "KILLED"
+    checkpoint = torch.load(tmp_path / "rlhp_runs" / run_id / "checkpoint.pt", weights_only=False)
+    assert 0 < checkpoint["global_step"] < 200_000
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_ray_job_entry_point_the_same_way(tmp_path):
+    """A job's entry point (``jobs/*.py``, what ``ray job stop`` signals) checkpoints and ends
+    KILLED on SIGTERM too, and says where the checkpoint is."""
+    root = Path(__file__).resolve().parents[1]
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "SDL_"))}
+    env |= {"PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, str(root / "jobs" / "mujoco_synthetic.py")]
+    for s in [*TINY[1:], "total_steps=200000", "runtime.checkpoint_every=100000",
+              f"tracking.uri={uri}"]:  # fmt: skip
+        args += ["--set", s]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=tmp_path,
+                            env=env, text=True)  # fmt: skip
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("job: step "):  # the first iteration is done
+            break
+    proc.terminate()
+    out, _ = proc.communicate(timeout=300)
+    text = "".join(seen) + out
+    assert proc.returncode == 143, text
+    (run_id,) = re.findall(r"job: run (\w+):", text)
+    assert f"job: stopped (SIGTERM); checkpoint saved in rlhp_runs/{run_id};" in text, text
+    assert MlflowClient(uri).get_run(run_id).info.status == "KILLED"
+    checkpoint = torch.load(tmp_path / "rlhp_runs" / run_id / "checkpoint.pt", weights_only=False)
+    assert 0 < checkpoint["global_step"] < 200_000

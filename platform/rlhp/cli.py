@@ -89,6 +89,8 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
     from rlhp.runtime.events import Event, Notice
     from rlhp.runtime.loop import PreferenceRun
     from rlhp.runtime.phases import PhaseClock, process_start_time
+    from rlhp.runtime.termination import EXIT_STATUS as TERMINATED_STATUS
+    from rlhp.runtime.termination import Terminated, stop_on_sigterm
     from rlhp.tracking.uri import redact_uri, ui_hint
 
     out, err = (term.out, term.err) if term is not None else (sys.stdout, sys.stderr)
@@ -150,14 +152,17 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
             bar.set_postfix(postfix, refresh=True)
 
     try:
-        result = run.run(progress)
-    except KeyboardInterrupt:
+        with stop_on_sigterm():  # kill, `ray job stop`, a pod's deletion: as Ctrl-C
+            result = run.run(progress)
+    except (KeyboardInterrupt, Terminated) as stop:
         bar.close()
+        why = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
         print(
-            f"\nrlhp: interrupted; checkpoint saved. Resume with: rlhp train --resume {run.run_id}",
+            f"\nrlhp: {why}; checkpoint saved. Resume with: rlhp train --resume {run.run_id}",
             file=out,
+            flush=True,
         )
-        return 130
+        return 130 if isinstance(stop, KeyboardInterrupt) else TERMINATED_STATUS
     except Exception as error:
         if term is None:
             raise

@@ -10,6 +10,8 @@ that placement group instead of a new one: a trial's actors stay inside the tria
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from typing import Any
 
 import ray
@@ -24,6 +26,7 @@ def connect(address: str | None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=True,
                  logging_level="WARNING", configure_logging=True)  # fmt: skip
@@ -32,6 +35,10 @@ def connect(address: str | None) -> None:
             f"runtime.ray_address: cannot reach a Ray cluster at {address!r} ({err}); start one "
             "with `ray start --head`, or unset RAY_ADDRESS to run locally"
         ) from None
+    if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
+        # ray.init puts its own SIGTERM handler (a stack trace, then abort) over the one the
+        # process had (rlhp.runtime.termination's: checkpoint, then stop); the process's wins
+        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _placement_group_id(_actor: Any) -> str | None:

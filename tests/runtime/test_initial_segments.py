@@ -37,15 +37,8 @@ def test_initial_labels_come_from_extra_random_policy_rollouts(ray_cluster, isol
     assert max(s["t_start"] for s in segments) >= ROLLOUT_STEPS  # beyond the first rollout
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("learning_rate", "warned"), [(1e-9, 1), (None, 0)])
-def test_a_first_fit_that_learned_nothing_is_announced(
-    ray_cluster, isolated, learning_rate, warned
-):
-    """A pre-training fit that leaves r_hat at the loss of a constant model (a learning rate
-    of 1e-9) is announced before RL starts, with the settings to change (on Pong this went
-    unseen for hours, benchmarks/README.md); the default preset's fit is not."""
-    extra = [] if learning_rate is None else [f"reward_model.learning_rate={learning_rate}"]
+def _notices_of_a_short_run(isolated, *extra: str) -> list[str]:
+    """The notices of a default-preset run of 1,024 steps with 50 labels, all initial."""
     cfg = load_config(
         "default",
         isolated(
@@ -57,6 +50,19 @@ def test_a_first_fit_that_learned_nothing_is_announced(
     )
     notices: list[str] = []
     PreferenceRun(cfg).run(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
+    return notices
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("learning_rate", "warned"), [(1e-9, 1), (None, 0)])
+def test_a_first_fit_that_learned_nothing_is_announced(
+    ray_cluster, isolated, learning_rate, warned
+):
+    """A pre-training fit that leaves r_hat at the loss of a constant model (a learning rate
+    of 1e-9) is announced before RL starts, with the settings to change (on Pong this went
+    unseen for hours, benchmarks/README.md); the default preset's fit is not."""
+    extra = [] if learning_rate is None else [f"reward_model.learning_rate={learning_rate}"]
+    notices = _notices_of_a_short_run(isolated, *extra)
     found = [m for m in notices if "has not learned from its labels" in m]
     assert len(found) == warned, notices
     assert all("reward_model.dropout" in m for m in found)
@@ -69,18 +75,11 @@ def test_a_long_pre_training_is_announced_epoch_by_epoch(ray_cluster, isolated, 
     bar at step 0 otherwise. The driver asks the trainer mid-fit (its ``status`` thread);
     polled every 50 ms here so that a fit of a second is long."""
     monkeypatch.setattr(preferences, "FIT_POLL_S", 0.05)
-    cfg = load_config(
-        "default",
-        isolated(
-            "total_steps=1024",
-            "label_schedule.initial_labels=50",
-            "label_schedule.total_labels=50",
-            "label_schedule.initial_segments_per_label=2",
-            "label_schedule.pretrain_epochs=200",
-        ),
+    notices = _notices_of_a_short_run(
+        isolated,
+        "label_schedule.initial_segments_per_label=2",
+        "label_schedule.pretrain_epochs=200",
     )
-    notices: list[str] = []
-    PreferenceRun(cfg).run(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
     assert notices[0].startswith("initial labels: collecting 100 random-policy segments")
     start = notices.index("pre-training the reward model on 50 labels: 200 epochs")
     epochs = [int(m.split("epoch ")[1].split("/")[0]) for m in notices if ": epoch " in m]

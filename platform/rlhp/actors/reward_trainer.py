@@ -129,10 +129,9 @@ class RewardTrainer:
             return self.ensemble.fit(data, epochs, recent, on_epoch=self._on_epoch).metrics()
         source = pretraining_data(rm.pretrain_from)
         both = pretrain_then_finetune(
-            self.ensemble,
-            *(source, data, rm.pretrain_from_epochs, epochs, rm.finetune_lr, recent),
+            self.ensemble, source, data, rm.pretrain_from_epochs, epochs, rm.finetune_lr, recent,
             on_epoch=self._on_epoch,
-        )
+        )  # fmt: skip
         phase = {
             k.replace("reward_model/", "reward_model/pretrain/", 1): v
             for k, v in both.pretrain.metrics().items()

@@ -53,9 +53,15 @@ class LearnerActor:
         self.learner = Learner(cfg, obs_space, act_space, num_envs, reward_fn=self.reward_model)
 
     def update(
-        self, rollouts: list[Rollout], reward_state: dict[str, Any] | None
+        self,
+        rollouts: list[Rollout],
+        reward_state: dict[str, Any] | None,
+        with_state: bool = False,
     ) -> dict[str, Any]:
-        """One iteration on the stacked rollouts; returns metrics and the new weights."""
+        """One iteration on the stacked rollouts; returns metrics and the new weights and,
+        ``with_state``, the whole state for a checkpoint (taken in the same call: a learner
+        that dies and is restarted between an update and a separate ``state_dict`` call
+        would hand back its fresh state instead)."""
         t0 = time.perf_counter()
         new_reward = reward_state is not None and reward_state["version"] != self.reward_version
         if self.reward_model is not None and new_reward:
@@ -77,13 +83,14 @@ class LearnerActor:
                     self.segment_length,
                     self.watch_rng,
                 )
-        return {
+        out = {
             "metrics": metrics,
             "policy_state": self.learner.policy_state(),
             "policy_version": self.learner.policy_version,
             "global_step": self.learner.global_step,
             "reward_version": self.reward_version,
         }
+        return out | ({"learner_state": self.state_dict()} if with_state else {})
 
     def _predicted_returns(self, rollout: Rollout, r_hat: np.ndarray) -> dict[str, float]:
         """Mean r_hat per step, and the mean predicted return of the episodes that ended.

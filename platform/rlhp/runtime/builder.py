@@ -44,6 +44,11 @@ class RunActors:
     labeling: Any = None
     feedback: Any = None
     feedback_links: dict[str, str] = field(default_factory=dict)  # labeller -> link
+    # Constructor arguments held in the object store for the run's life: Ray rebuilds a
+    # restarted actor from them, and frees an argument it put there itself once the actor
+    # first exists (Atari's observation space pickles to 111 KiB, over Ray's 100 KiB inline
+    # limit), so a restarted learner could not be rebuilt without this reference.
+    pinned: list[ray.ObjectRef] = field(default_factory=list)
 
     def all(self) -> list[Any]:
         """Every actor, for placement checks and shutdown."""
@@ -95,14 +100,15 @@ def build_actors(layout: RunLayout) -> RunActors:
         .remote(data, i, layout.run_id, buffer)
         for i in range(rt.num_rollout_workers)
     ]
+    obs_space = ray.put(layout.obs_space)
     learner = (
         ray.remote(LearnerActor)
         .options(**({"num_cpus": 0} | gpu), **restarts)
-        .remote(data, layout.obs_space, layout.act_space, rt.num_rollout_workers * cfg.env.num_envs,
+        .remote(data, obs_space, layout.act_space, rt.num_rollout_workers * cfg.env.num_envs,
                 layout.preferences, layout.segment_length)
     )  # fmt: skip
     return _build_preference_actors(
-        layout, RunActors(workers, learner, buffer), data, restarts, gpu
+        layout, RunActors(workers, learner, buffer, pinned=[obs_space]), data, restarts, gpu
     )
 
 

@@ -133,6 +133,7 @@ class PreferenceRun:
         self.placement_groups: dict[str, str | None] = {}
         self.prefs: PreferenceProcess | None = None
         self.iteration, self.global_step, self.wall_s = 0, 0, 0.0
+        self.learner_state: dict[str, Any] | None = None  # rlhp's learner, when last returned
         self.last_checkpoint: RunCheckpoint | None = None
         self.t_start = time.time()
         self.clock.add("startup", time.time() - started_at - self.clock.total)
@@ -202,8 +203,13 @@ class PreferenceRun:
                 ahead = None
                 if cfg.runtime.overlap_sampling and self.iteration + 1 < self.num_iterations:
                     ahead = self._start_sampling(*behind)
+                checkpoint_due = (self.iteration + 1) % cfg.runtime.checkpoint_every == 0
                 with clock.phase("learner_update"):
-                    out = self._update(rollouts, prefs.reward_ref if prefs else None)
+                    out = self._update(
+                        rollouts,
+                        prefs.reward_ref if prefs else None,
+                        with_state=checkpoint_due or self.iteration + 1 >= self.num_iterations,
+                    )
                 if out is None:  # the learner died: rolled back to the last checkpoint
                     if prefs is not None:
                         prefs.join()
@@ -212,6 +218,7 @@ class PreferenceRun:
                     rollouts = self._sample(*policy)
                     continue
                 self.iteration, self.global_step = self.iteration + 1, out["global_step"]
+                self.learner_state = out.get("learner_state")
                 policy_state = out["policy_state"]
                 policy = (ray.put(policy_state), out["policy_version"])
                 metrics.add(rollouts)
@@ -233,19 +240,19 @@ class PreferenceRun:
                     )
                 self.tracker.log_metrics(logged, step=self.global_step)
                 progress(self._progress(logged))
-                if self.iteration % cfg.runtime.checkpoint_every == 0:
+                if checkpoint_due:
                     with clock.phase("checkpoints"):
-                        self._checkpoint()
+                        self._checkpoint(progress)
                 clock.add("driver", time.time() - t_iter - (clock.total - booked))
             with clock.phase("final_fit"):
                 labels = prefs.settle() if prefs is not None else 0
             if prefs is not None:  # the last fit's metrics: the saved reward model's
                 self.tracker.log_metrics(prefs.metrics(-1), step=self.global_step)
         except (KeyboardInterrupt, SystemExit):
-            self._checkpoint()
+            self._checkpoint(progress)
             raise
         with clock.phase("checkpoints"):
-            self._checkpoint()
+            self._checkpoint(progress)
         # The report reads the run's files and the final weights only: the actors go first,
         # or a reward-model fit still in flight competes with it for the CPU.
         self._stop_actors()
@@ -294,12 +301,19 @@ class PreferenceRun:
         return self.iteration >= self.num_iterations or self.global_step >= self.cfg.total_steps
 
     # ------------------------------------------------------------------ checkpoints
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, progress: ProgressFn) -> None:
+        """Save the run where it is (fsync'd), unless rlhp's learner lost its state: then the
+        last checkpoint stays, and the loop rolls back to it at the next update."""
         learner = (
             self.rllib.state_dict(self.run_dir)
             if self.rllib is not None
-            else retry(lambda: self.learner.state_dict.remote(), 3)
+            else self._learner_state_now()
         )
+        if learner is None:
+            kept = self.last_checkpoint.iteration if self.last_checkpoint is not None else 0
+            progress(Notice(f"the learner was restarted after iteration {self.iteration} and "
+                            f"lost its state: the checkpoint stays at iteration {kept}"))  # fmt: skip
+            return
         checkpoint = RunCheckpoint(
             learner=learner,
             iteration=self.iteration,
@@ -310,6 +324,14 @@ class PreferenceRun:
         )
         checkpoint.save(self.run_dir)
         self.last_checkpoint = checkpoint
+
+    def _learner_state_now(self) -> dict[str, Any] | None:
+        """rlhp's learner's state at ``self.global_step``: the one its last update returned,
+        or asked now; None if the learner was restarted since that update (a fresh one)."""
+        state = self.learner_state
+        if state is None or state["learner"]["global_step"] != self.global_step:
+            state = retry(lambda: self.learner.state_dict.remote(), 3)
+        return state if state["learner"]["global_step"] == self.global_step else None
 
     def _restore(self) -> None:
         self.last_checkpoint = checkpoint = RunCheckpoint.load(self.run_dir)  # weights only
@@ -364,20 +386,28 @@ class PreferenceRun:
         policy = ray.put(retry(lambda: self.learner.policy_state.remote(), self.attempts))
         self._sample(policy, 0)
 
-    def _update(self, rollouts: list[Rollout], reward_ref: Any) -> dict[str, Any] | None:
+    def _update(
+        self, rollouts: list[Rollout], reward_ref: Any, with_state: bool
+    ) -> dict[str, Any] | None:
         """One learner update on ``rollouts``, relabelled with the reward model at
         ``reward_ref``; None if the learner died (it is reloaded from the last checkpoint).
+        ``with_state``: rlhp's learner returns its whole state too (a checkpoint is due).
         With the rllib backend: one ``Algorithm.train()`` (sampling and update)."""
         if self.rllib is not None:
             return self.rllib.train(reward_ref)
         try:
-            return ray.get(self.learner.update.remote(rollouts, reward_ref))
-        except RayActorError:
+            out = ray.get(self.learner.update.remote(rollouts, reward_ref, with_state))
+        except RayActorError:  # it died during the update
             self._recover_learner()
             return None
+        if out["global_step"] != self.global_step + sum(r.num_steps for r in rollouts):
+            self._recover_learner()  # it died since its last update: a fresh one updated
+            return None
+        return out
 
     def _recover_learner(self) -> None:
         """The learner died: Ray restarts it; reload the last checkpoint into it."""
+        self.learner_state = None
         if self.last_checkpoint is not None:
             last = self.last_checkpoint
             retry(lambda: self.learner.load_state_dict.remote(last.learner), self.attempts)

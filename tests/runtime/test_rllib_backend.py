@@ -38,6 +38,11 @@ def test_rllib_backend_learns_from_synthetic_labels(ray_cluster, isolated):
     assert result.labels >= 100
     assert result.global_step == 57344  # steps trained on (the initial segments' not counted)
     assert result.eval_return >= BAR
+    # where each iteration's time went inside Algorithm.train(), by RLlib's own timers
+    store = f"sqlite:///{result.run_dir.parent.parent}/mlflow.db"  # isolated()'s
+    metrics = MlflowClient(store).get_run(result.run_id).data.metrics
+    for name in ("rllib/sampling_s", "rllib/learner_update_s", "rllib/sync_weights_s"):
+        assert metrics[name] > 0, name
 
 
 @pytest.mark.parametrize(

@@ -37,10 +37,14 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.metrics import (
     AGGREGATOR_ACTOR_RESULTS,
     ENV_RUNNER_RESULTS,
+    ENV_RUNNER_SAMPLING_TIMER,
     EPISODE_RETURN_MEAN,
     LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
     NUM_ENV_STEPS_TRAINED_LIFETIME,
+    SYNCH_WORKER_WEIGHTS_TIMER,
+    TIMERS,
 )
 from ray.tune.registry import register_env
 from ray.util.placement_group import get_current_placement_group
@@ -55,6 +59,13 @@ from rlhp.rllib_backend.resources import learner_gpus
 from rlhp.rllib_backend.segments import TRUE_RETURN, SegmentCallback, log_true_return
 
 CHECKPOINT_DIR = "rllib"  # in the run directory: the Algorithm's own checkpoint
+# RLlib's own timers of one training step (PPO's: sample, update, weights to the
+# EnvRunners), logged as rllib/<name>: where an iteration's time goes inside train()
+RLLIB_TIMERS = {
+    ENV_RUNNER_SAMPLING_TIMER: "sampling_s",
+    LEARNER_UPDATE_TIMER: "learner_update_s",
+    SYNCH_WORKER_WEIGHTS_TIMER: "sync_weights_s",
+}
 RESTORE_TIMEOUT_S = 600.0  # how long train() waits for a killed EnvRunner to come back
 ENV_NAME = "rlhp-vector-env"  # registered with Ray's registry (every EnvRunner finds it)
 
@@ -305,6 +316,9 @@ class RLlibPolicy:
         )
         metrics |= {name.replace(".", "/"): float(value) for name, value in stats.items()
                     if name != "reward_version"}  # fmt: skip
+        timers = result.get(TIMERS, {})  # RLlib's moving averages over its training steps
+        metrics |= {f"rllib/{name}": float(timers[key]) for key, name in RLLIB_TIMERS.items()
+                    if isinstance(timers.get(key), int | float)}  # fmt: skip
         return {
             "metrics": metrics,
             "policy_state": self.policy_state(),

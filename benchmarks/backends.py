@@ -14,7 +14,8 @@ Rows, each a full ``rlhp train`` run (``rlhp.runtime.loop.PreferenceRun``) on th
 Per row (``runtime_overhead.runtime_trial``): eval return (``--eval-episodes``), the
 training return at the end, and env steps/s over the training loop (the run's phases
 ``first_rollout``, ``learner_update``, ``sampling``, ``driver``, ``checkpoints``) and over
-the whole run (start-up included). For each seed the rows of a task run one after another
+the whole run (start-up included); for the RLlib rows also the medians of RLlib's own
+timers of a training step (sampling, Learner update, weight sync). For each seed the rows of a task run one after another
 in an order that alternates by seed, so the machine's load hits them alike; every finished row persists as one JSON file under
 ``--out`` and a rerun skips it (long runs fill the table over several sessions).
 
@@ -45,6 +46,18 @@ TASKS: dict[str, tuple[list[str], dict[str, tuple[str, list[str]]]]] = {
         "rllib-appo": ("atari_synthetic_appo", []),
     }),
 }  # fmt: skip
+
+
+def rllib_timers(scratch: Path, run_id: str) -> dict[str, float]:
+    """Median over a run's iterations of RLlib's own timers of one training step (seconds:
+    EnvRunner sampling, Learner update, weights to the EnvRunners); empty for rlhp rows."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{scratch}/mlflow.db")
+    names = ("rllib/sampling_s", "rllib/learner_update_s", "rllib/sync_weights_s")
+    histories = {name: client.get_metric_history(run_id, name) for name in names}
+    return {name: statistics.median(m.value for m in history)
+            for name, history in histories.items() if history}  # fmt: skip
 
 
 def table(out: Path) -> str:
@@ -102,6 +115,7 @@ def main() -> None:
                                  f"runtime.eval_episodes={args.eval_episodes}",
                                  *args.overrides]  # fmt: skip
                     result = runtime_trial(preset, overrides, Path(scratch))
+                    result["rllib_timers"] = rllib_timers(Path(scratch), result["run_id"])
                     record = {"task": task, "row": row, "seed": seed, "preset": preset,
                               "overrides": overrides, "code_version": code_version(),
                               **result}  # fmt: skip

@@ -47,6 +47,7 @@ def runtime_trial(preset: str, overrides: list[str], scratch: Path) -> dict:
     whole = time.perf_counter() - t0
     loop = sum(result.phases.get(p, 0.0) for p in LOOP_PHASES)
     return {
+        "run_id": result.run_id,  # in the MLflow store under scratch
         "steps": result.global_step,
         "eval_return": result.eval_return,  # nan unless overrides ask for evaluation
         "final_true_return": result.mean_recent_return,

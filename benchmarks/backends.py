@@ -53,8 +53,10 @@ def rllib_timers(scratch: Path, run_id: str) -> dict[str, float]:
     EnvRunner sampling, Learner update, weights to the EnvRunners); empty for rlhp rows."""
     from mlflow import MlflowClient
 
+    from rlhp.rllib_backend.process import RLLIB_TIMERS
+
     client = MlflowClient(f"sqlite:///{scratch}/mlflow.db")
-    names = ("rllib/sampling_s", "rllib/learner_update_s", "rllib/sync_weights_s")
+    names = [f"rllib/{name}" for name in RLLIB_TIMERS.values()]
     histories = {name: client.get_metric_history(run_id, name) for name in names}
     return {name: statistics.median(m.value for m in history)
             for name, history in histories.items() if history}  # fmt: skip

@@ -1,6 +1,7 @@
 """The driver's training-return metrics: the 100-episode mean, and the unlagged mean of the
 episodes that ended in the iteration (Pong's 100-episode window spans 200k steps)."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -29,3 +30,17 @@ def test_latest_is_the_iterations_own_episodes_and_the_window_lags():
     now = logged(metrics)
     assert now["true_episode_return/latest"] == pytest.approx(-6.0)  # this iteration's
     assert now["true_episode_return"] == pytest.approx((-21.0 - 5.0 - 7.0 - 21.0) / 4)
+
+
+def test_a_backends_own_mean_stands_through_iterations_without_an_ended_episode():
+    """RLlib reports its 100-episode mean only in iterations where an episode ended (on
+    Pong's fixed-length episodes, every 16th): the run's final return must not be NaN."""
+    metrics = IterationMetrics(steps_per_iteration=1024)
+    metrics.set_mean(math.nan)  # no episode has ended yet
+    assert math.isnan(logged(metrics)["true_episode_return"])
+    metrics.set_mean(-29.75)
+    metrics.set_mean(math.nan)
+    assert logged(metrics)["true_episode_return"] == pytest.approx(-29.75)
+    assert metrics.mean_recent_return == pytest.approx(-29.75)
+    metrics.set_mean(-27.0)
+    assert metrics.mean_recent_return == pytest.approx(-27.0)

@@ -3,6 +3,7 @@ the true reward (never seen by the learner in preference mode), throughput."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -32,8 +33,11 @@ class IterationMetrics:
         self.recent.extend(self.latest)
 
     def set_mean(self, mean: float) -> None:
-        """The backend's own mean over its last ``window`` episodes (RLlib's)."""
-        self._mean = mean
+        """The backend's own mean over its last ``window`` episodes (RLlib's). RLlib reports
+        none (NaN) in an iteration where no episode ended, as in 15 of every 16 on Pong's
+        fixed-length episodes: the last mean stands, as rlhp's own window does."""
+        if math.isfinite(mean):
+            self._mean = mean
 
     @property
     def mean_recent_return(self) -> float:

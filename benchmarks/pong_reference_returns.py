@@ -31,14 +31,15 @@ def episode_returns(preset: str, seed: int, policy: Policy) -> np.ndarray:
     rng = np.random.default_rng(seed)
     total, ended = np.zeros(n), np.zeros(n, dtype=bool)
     while not ended.all():
-        _, reward, terminated, truncated, _ = env.step(policy(rng, n, actions))
-        total += np.where(ended, 0.0, reward)
+        _, reward, terminated, truncated, infos = env.step(policy(rng, n, actions))
+        total += np.where(ended, 0.0, infos.get("true_reward", reward))
         ended |= terminated | truncated
     env.close()
     return total
 
 
 def policies(actions: int) -> dict[str, Policy]:
+    """Uniformly random actions, and each of the ``actions`` discrete actions always."""
     named: dict[str, Policy] = {"random": lambda rng, n, k: rng.integers(0, k, n)}
     for a in range(actions):
         named[f"always action {a}"] = lambda rng, n, k, a=a: np.full(n, a)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -23,10 +24,11 @@ from rlhp.envs import make_vector_env
 Policy = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
-def episode_returns(preset: str, seed: int, policy: Policy) -> np.ndarray:
-    """The true return of each of the preset's envs over one fixed-length episode."""
-    cfg = load_config(preset).env
-    env = make_vector_env(cfg, seed=seed)
+def episode_returns(env: Any, seed: int, policy: Policy) -> np.ndarray:
+    """The true return of each of ``env``'s sub-envs over one fixed-length episode, from a
+    reset with ``seed``. (``rlhp.runtime.report.random_policy_returns`` is the run's own
+    random baseline; it plays one sub-env, this every one of the preset's.)"""
+    env.reset(seed=seed)
     n, actions = env.num_envs, int(env.single_action_space.n)
     rng = np.random.default_rng(seed)
     total, ended = np.zeros(n), np.zeros(n, dtype=bool)
@@ -34,7 +36,6 @@ def episode_returns(preset: str, seed: int, policy: Policy) -> np.ndarray:
         _, reward, terminated, truncated, infos = env.step(policy(rng, n, actions))
         total += np.where(ended, 0.0, infos.get("true_reward", reward))
         ended |= terminated | truncated
-    env.close()
     return total
 
 
@@ -52,19 +53,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     cfg = load_config(args.preset).env
-    probe = make_vector_env(cfg, seed=0)
-    actions = int(probe.single_action_space.n)
-    probe.close()
+    envs = {seed: make_vector_env(cfg, seed=seed) for seed in args.seeds}
+    actions = int(envs[args.seeds[0]].single_action_space.n)
     length = f"{cfg.episode_steps} steps" if cfg.episode_steps else "the game's own length"
     print(f"{cfg.id} ({args.preset}), {cfg.num_envs} envs per seed, episodes of {length}")
     print("| policy | mean return per episode | min | max | episodes |")
     print("|---|---:|---:|---:|---:|")
     for name, policy in policies(actions).items():
-        returns = np.concatenate([episode_returns(args.preset, s, policy) for s in args.seeds])
+        returns = np.concatenate([episode_returns(envs[s], s, policy) for s in args.seeds])
         print(
             f"| {name} | {returns.mean():.1f} | {returns.min():.0f} | {returns.max():.0f} "
             f"| {returns.size} |"
         )
+    for env in envs.values():
+        env.close()
 
 
 if __name__ == "__main__":

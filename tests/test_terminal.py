@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 
-from rlhp.terminal import LogWatcher
+from rlhp.terminal import BarFigures, LogWatcher
 
 SCRIPT = textwrap.dedent(
     """
@@ -65,3 +65,19 @@ def test_a_notable_log_line_becomes_one_rlhp_line(tmp_path):
         f"rlhp: warning: a Ray actor died; Ray restarts it up to runtime.max_actor_restarts "
         f"times (details in {log})"
     ]
+
+
+def test_the_bar_holds_the_last_predicted_return_between_episode_ends():
+    """Where episodes outlast an iteration (Pong), most iterations have no predicted return:
+    the bar shows "-" until the first, then the last one, never nan."""
+    nan = float("nan")
+    figures = BarFigures(preferences=True)
+    assert figures(nan, 210.4, 520, nan) == {
+        "ret": "-", "sps": "210", "labels": "520", "pred_ret": "-"
+    }  # fmt: skip
+    assert figures(-45.2, 218.0, 521, 3.25)["pred_ret"] == "3.2"
+    assert figures(-45.2, 215.0, 522, nan) == {
+        "ret": "-45.2", "sps": "215", "labels": "522", "pred_ret": "3.2"
+    }  # fmt: skip
+    assert figures(-44.0, 215.0, 530, -1.0)["pred_ret"] == "-1.0"
+    assert BarFigures(preferences=False)(-44.0, 215.0, 0, nan) == {"ret": "-44.0", "sps": "215"}

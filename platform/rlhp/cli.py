@@ -91,6 +91,7 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
     from rlhp.runtime.phases import PhaseClock, process_start_time
     from rlhp.runtime.termination import EXIT_STATUS as TERMINATED_STATUS
     from rlhp.runtime.termination import Terminated, stop_on_sigterm
+    from rlhp.terminal import BarFigures
     from rlhp.tracking.uri import redact_uri, ui_hint
 
     out, err = (term.out, term.err) if term is not None else (sys.stdout, sys.stderr)
@@ -133,6 +134,7 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
     if term is not None:
         term.watch(say)  # notable log lines (an actor died, ...) as one rlhp line each
     links_here = show_links(out)  # labellers' links (their tokens) only on a terminal
+    figures = BarFigures(run.preferences)
 
     def progress(event: Event) -> None:
         # steps, true episode return, env steps/s; labels and predicted episode return (r_hat)
@@ -142,12 +144,12 @@ def _train(args: argparse.Namespace, cfg: RunConfig | None, term: QuietTerminal 
                 say(f"rlhp: {line}")
             return
         bar.n = min(event.global_step, cfg.total_steps)
-        postfix = {"ret": f"{event.true_episode_return:.1f}", "sps": f"{event.env_steps_per_s:.0f}"}
-        if run.preferences:
-            postfix |= {
-                "labels": f"{event.labels}",
-                "pred_ret": f"{event.predicted_episode_return:.1f}",
-            }
+        postfix = figures(
+            event.true_episode_return,
+            event.env_steps_per_s,
+            event.labels,
+            event.predicted_episode_return,
+        )
         with lock:
             bar.set_postfix(postfix, refresh=True)
 

@@ -8,12 +8,13 @@ for rlhp's lines, ``err`` for the progress bar. Nothing is lost, it is in the lo
 
 The few things in that log a person should know about while the run goes on (an actor died,
 memory ran out, Ray cannot place an actor) are reworded into one rlhp line each, the first
-time they appear (``LogWatcher``).
+time they appear (``LogWatcher``). ``BarFigures`` formats the figures the bar shows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import sys
@@ -156,6 +157,35 @@ class QuietTerminal:
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
         self.out, self.err = sys.stdout, sys.stderr
+
+
+class BarFigures:
+    """The progress bar's figures after each iteration: true return, env steps/s and, with
+    preferences, labels and r_hat's predicted return.
+
+    The predicted return is measured on the episodes that ended in the iteration, so where
+    episodes outlast an iteration it is missing from most of them (Pong's fixed 2,000-step
+    episodes end every 16th iteration of 8 envs x 128 steps): the bar holds the last one
+    instead of flickering to nan, and shows "-" until the first episode ends.
+    """
+
+    def __init__(self, preferences: bool) -> None:
+        self.preferences = preferences
+        self.predicted_return = math.nan
+
+    def __call__(
+        self, true_return: float, steps_per_s: float, labels: int, predicted_return: float
+    ) -> dict[str, str]:
+        figures = {"ret": _shown(true_return), "sps": f"{steps_per_s:.0f}"}
+        if not self.preferences:
+            return figures
+        if math.isfinite(predicted_return):
+            self.predicted_return = predicted_return
+        return figures | {"labels": f"{labels}", "pred_ret": _shown(self.predicted_return)}
+
+
+def _shown(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "-"
 
 
 def _flush() -> None:
